@@ -1,0 +1,291 @@
+/*
+ * daemon.h: heidid's objects and how they refer to each other.
+ *
+ * struct daemon (one, global `D`) owns everything: the loop, the listening
+ * socket, the connections, the job table, the shepherds and the scheduler.
+ *
+ * Ownership:
+ *  - a job is owned by the job table from submission until it is evicted
+ *    (finished jobs are kept up to --keep);
+ *  - a shepherd is owned by the daemon's shepherd list from spawn until it
+ *    is reaped *and* its channel is closed; a job points at its shepherd
+ *    while it runs, and the shepherd back at the job;
+ *  - a connection owns its watches; a watch links one connection to one
+ *    job (spawner, waiter, stopper, follower) and is on both lists, so
+ *    either side can drop it when it goes away.
+ */
+#ifndef HEIDI_HEIDID_DAEMON_H
+#define HEIDI_HEIDID_DAEMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/tree.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "common/loop.h"
+#include "heidid/containment.h"
+#include "heidid/jobstate.h"
+#include "heidid/sched.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
+#include "proto/pack.h"
+
+#define CONN_OUT_PAUSE (1u << 20)    /* spawner queue above this: pause the job's pipes */
+#define CONN_OUT_RESUME (256u << 10) /* ... and resume below this */
+#define CONN_OUT_HARD (8u << 20)     /* stop reading requests from a client this far behind */
+#define STDIN_QUEUE_MAX (4u << 20)   /* a client ignoring input flow control is cut off */
+#define RELAY_CHUNK (256u << 10)     /* one read from a job pipe */
+
+/* ---- bounded output queue of a connection ---- */
+
+struct outq_chunk {
+	TAILQ_ENTRY(outq_chunk) entry;
+	size_t len, off;
+	uint64_t tag; /* input queue: the request id to answer once written */
+	char data[];
+};
+
+struct outq {
+	TAILQ_HEAD(, outq_chunk) chunks;
+	size_t bytes;
+};
+
+void outq_init(struct outq *q);
+void outq_deinit(struct outq *q);
+/* Copy iov into a new chunk.  0 or -ENOMEM. */
+int outq_push(struct outq *q, const struct iovec *iov, int n_iov, uint64_t tag);
+/* writev as much as possible: 0 (drained or EAGAIN), -errno on a dead fd. */
+int outq_flush(struct outq *q, int fd);
+
+/* ---- jobs ---- */
+
+struct job;
+struct conn;
+
+enum watch_kind {
+	WATCH_SPAWNER, /* attached spawner: live output (lossless), exit */
+	WATCH_WAIT,    /* "wait": answered when all its jobs are done */
+	WATCH_STOP,    /* "stop": answered when the job is done */
+	WATCH_FOLLOW,  /* logs -f / attach: output read from the log */
+};
+
+struct waitgroup {
+	uint64_t req_id;
+	uint64_t *ids;     /* the jobs asked for, in order */
+	size_t n_ids;
+	size_t n_watches;  /* watches pointing here; freed with the last */
+	size_t n_pending;  /* jobs not done yet; the reply goes out at 0 */
+};
+
+struct watch {
+	LIST_ENTRY(watch) job_entry;
+	LIST_ENTRY(watch) conn_entry;
+	struct job *job;
+	struct conn *conn;
+	enum watch_kind kind;
+	uint64_t req_id;
+	struct waitgroup *group; /* WATCH_WAIT; shared by the group's watches */
+	bool exit_event;         /* WATCH_FOLLOW: send "exit" after the output (attach) */
+};
+
+struct job_pipe {
+	struct loop_source src;
+	struct job *job;
+	enum out_stream stream;
+	bool open;
+};
+
+struct job {
+	RB_ENTRY(job) by_id;
+	TAILQ_ENTRY(job) done_entry; /* finished jobs, oldest first */
+	struct sched_item sched;
+	uint64_t id;
+	char *name;
+	struct job_fsm fsm;
+
+	/* what to run */
+	char *spec;       /* packed shepherd spec until sent */
+	size_t spec_len;
+	struct proto_bytes *argv;
+	size_t n_argv;
+	char *argv_blob;
+	char *cwd;
+	uint64_t grace_ms;
+	uint64_t timeout_ms;
+	bool stdin_pipe;
+	bool detached;
+
+	/* running */
+	struct shepherd *shep;
+	pid_t pid;
+	enum job_containment containment;
+	char *cgroup;     /* relative to the v2 mount */
+	struct job_pipe out, err;
+	int in_fd;
+	struct loop_source in_src;
+	struct outq inq;
+	bool in_eof;      /* close stdin once inq is written */
+	struct conn *stdin_conn;
+	bool relay_paused;
+	bool shutdown_stop;
+	bool hup_sent;
+	bool sched_started;    /* counted as running by the scheduler */
+	uint64_t stop_grace_ms;
+	struct loop_timer lost_timer; /* shepherd lost: give up on the pipes after a while */
+
+	/* result */
+	bool has_exit;
+	int exit_code;
+	int signal;
+	bool core;
+	const char *reason;    /* static: one of job_reason_intern()'s strings */
+	int error;
+	const char *error_stage;
+	uint64_t leftovers;
+	uint64_t user_us, sys_us, maxrss_kb, wall_ms;
+	int64_t submitted_at, started_at, ended_at;
+	uint64_t submit_ns, start_ns;
+	uint64_t bytes_relayed;
+
+	LIST_HEAD(, watch) watches;
+};
+
+/* ---- shepherds ---- */
+
+struct shepherd {
+	LIST_ENTRY(shepherd) entry;
+	struct loop_source src;
+	int chan;
+	pid_t pid;
+	bool reaped;
+	struct job *job;
+};
+
+/* ---- connections ---- */
+
+struct conn {
+	LIST_ENTRY(conn) entry;
+	struct loop_source src;
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	struct frame_reader rd;
+	struct outq out;
+	bool hello;
+	bool dead;       /* write failed or peer gone: close after this dispatch */
+	bool closing;    /* close once the output queue is flushed */
+	bool read_paused;
+	LIST_HEAD(, watch) watches;
+};
+
+/* ---- the daemon ---- */
+
+struct stats {
+	uint64_t submitted, started, finished, refused_full;
+	uint64_t by_reason[16];
+	uint64_t bytes_relayed;
+	uint64_t bad_frames;
+	uint64_t conns_accepted, conns_rejected;
+	uint64_t lat_ns[1024]; /* the most recent spawn latencies (submit -> running) */
+	size_t n_lat;
+};
+
+RB_HEAD(job_tree, job);
+
+struct config {
+	char socket_path[108];
+	char lock_path[PATH_MAX];
+	char state_dir[PATH_MAX];
+	char shepherd_path[PATH_MAX];
+	char cgroup_opt[PATH_MAX]; /* "auto", "none" or a path */
+	char log_file[PATH_MAX];
+	size_t max_running;
+	size_t queue_cap;
+	uint32_t max_spawn_rate;
+	uint64_t log_max;
+	size_t keep;
+	uint64_t pipe_size;
+	uint64_t default_grace_ms;
+	int notify_fd;
+};
+
+struct daemon {
+	struct config cfg;
+	struct loop *loop;
+	char instance[32];
+	int listen_fd;
+	struct loop_source listen_src;
+	int sig_fd;
+	struct loop_source sig_src;
+	int lock_fd;
+	LIST_HEAD(, conn) conns;
+	size_t n_conns;
+	LIST_HEAD(, shepherd) shepherds;
+	struct job_tree jobs;
+	TAILQ_HEAD(, job) done_jobs;
+	size_t n_jobs, n_done;
+	uint64_t next_id;
+	struct sched sched;
+	struct loop_timer sched_timer;
+	struct containment cont;
+	struct stats stats;
+	int64_t started_at;
+	uint64_t start_ns;
+	bool shutting_down;
+	bool tree_killed_in_shutdown;
+	uint64_t shutdown_grace_ms;
+	struct loop_timer shutdown_timer;
+	bool quit;
+	int exit_status;
+	bool orphan_scan;
+};
+
+extern struct daemon *D;
+
+RB_PROTOTYPE(job_tree, job, by_id, job_cmp)
+
+/* jobs.c */
+int jobs_submit(const struct msg_spawn *s, struct job **jobp, struct proto_error *err);
+struct job *jobs_find(const struct msg_jobref *ref);
+void jobs_schedule(void);
+void jobs_stop(struct job *job, uint64_t grace_ms);
+int jobs_signal(struct job *job, int sig, bool group);
+void jobs_cancel(struct job *job, const char *reason);
+void jobs_fill_info(const struct job *job, struct job_info *ji);
+void jobs_output_closed(struct job *job, enum out_stream s);
+int jobs_input(struct job *job, struct conn *c, uint64_t req_id, const void *data, size_t len,
+    bool eof, struct proto_error *err);
+void jobs_resume_relay(struct job *job);
+void jobs_reap(void);
+void jobs_shutdown_begin(uint64_t grace_ms);
+void jobs_shutdown_expire(void);
+void jobs_evict(void);
+void jobs_spawner_gone(struct job *job);
+void jobs_stdin_conn_gone(struct job *job, struct conn *c);
+const char *job_reason_intern(const char *p, size_t len);
+extern const char *const job_reasons[];
+extern const size_t n_job_reasons;
+
+/* server.c */
+int server_listen(void);
+void server_close_listener(void);
+void conn_send_iov(struct conn *c, const struct iovec *iov, int n);
+void conn_send_buf(struct conn *c, struct pack_buf *b);
+void conn_send_error(struct conn *c, uint64_t id, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void conn_send_ok(struct conn *c, uint64_t id);
+void conn_flush_all(void);
+size_t conn_queued(const struct conn *c);
+
+/* control.c */
+void control_dispatch(struct conn *c, const uint8_t *frame, size_t len);
+void control_job_done(struct job *job);
+void control_job_output(struct job *job, enum out_stream s, const char *data, size_t len);
+void control_conn_drained(struct conn *c);
+void watch_free(struct watch *w);
+struct watch *watch_new(struct conn *c, struct job *job, enum watch_kind kind, uint64_t req_id);
+
+#endif

@@ -1,0 +1,212 @@
+/*
+ * client.c: client side of the control protocol.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fd.h"
+#include "common/sock.h"
+#include "proto/client.h"
+
+int
+client_socket_path(const char *explicit_path, char *buf, size_t len)
+{
+	const char *env = getenv("HEIDI_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (explicit_path != NULL && *explicit_path != '\0')
+		n = snprintf(buf, len, "%s", explicit_path);
+	else if (env != NULL && *env != '\0')
+		n = snprintf(buf, len, "%s", env);
+	else if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(buf, len, "%s/heidi/heidid.sock", xdg);
+	else
+		n = snprintf(buf, len, "/tmp/heidi-%u/heidid.sock", (unsigned)getuid());
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+struct client *
+client_free(struct client *c)
+{
+	if (c == NULL)
+		return NULL;
+	fd_close(c->fd);
+	frame_reader_deinit(&c->rd);
+	if (c->have_doc)
+		pack_doc_deinit(&c->doc);
+	pack_buf_deinit(&c->out);
+	free(c);
+	return NULL;
+}
+
+uint64_t
+client_next_id(struct client *c)
+{
+	return ++c->next_id;
+}
+
+struct pack_buf *
+client_outbuf(struct client *c)
+{
+	return &c->out;
+}
+
+int
+client_flush(struct client *c)
+{
+	const char *p = c->out.sbuf.data;
+	size_t len = c->out.sbuf.size;
+	int r = 0;
+
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	pack_buf_reset(&c->out);
+	return r;
+}
+
+ssize_t
+client_fill(struct client *c)
+{
+	return frame_reader_fill(&c->rd, c->fd);
+}
+
+int
+client_next(struct client *c, struct msg_event *ev, struct proto_error *err)
+{
+	const uint8_t *p;
+	size_t len;
+	int r;
+
+	if (c->have_doc) {
+		pack_doc_deinit(&c->doc);
+		c->have_doc = false;
+	}
+	r = frame_reader_next(&c->rd, &p, &len);
+	if (r == -EMSGSIZE)
+		return proto_error_set(err, PROTO_E_BAD_FRAME, "oversized frame from heidid"),
+		       -EMSGSIZE;
+	if (r == -EPIPE)
+		return proto_error_set(err, "connection", "heidid closed the connection mid-message"),
+		       -EPIPE;
+	if (r != 0)
+		return r;
+	pack_doc_init(&c->doc);
+	c->have_doc = true;
+	r = msg_event_decode(&c->doc, p, len, ev, err);
+	return r < 0 ? -EBADMSG : 0;
+}
+
+int
+client_recv(struct client *c, struct msg_event *ev, struct proto_error *err)
+{
+	for (;;) {
+		int r = client_next(c, ev, err);
+		ssize_t n;
+
+		if (r != FRAME_E_AGAIN) {
+			if (r == FRAME_E_EOF) {
+				proto_error_set(err, "connection", "heidid closed the connection");
+				return -ECONNRESET;
+			}
+			return r;
+		}
+		n = client_fill(c);
+		if (n < 0 && n != -EINTR) {
+			proto_error_set(err, "connection", "reading from heidid: %s", strerror((int)-n));
+			return (int)n;
+		}
+	}
+}
+
+int
+client_wait_reply(struct client *c, uint64_t id, struct msg_event *ev, struct proto_error *err)
+{
+	int r = client_flush(c);
+
+	if (r < 0) {
+		proto_error_set(err, "connection", "sending to heidid: %s", strerror(-r));
+		return r;
+	}
+	for (;;) {
+		r = client_recv(c, ev, err);
+		if (r < 0)
+			return r;
+		if ((ev->type == MSG_OK || ev->type == MSG_ERROR || ev->type == MSG_HELLO) &&
+		    ev->id == id)
+			return 0;
+		if (ev->type == MSG_ERROR && ev->id == 0)
+			return 0; /* a connection-level error */
+	}
+}
+
+static void
+copy_field(const msgpack_object *m, const char *key, char *buf, size_t len)
+{
+	struct proto_bytes b;
+
+	buf[0] = '\0';
+	if (pack_get_str(m, key, false, len - 1, PACK_STR_UTF8, &b, NULL) > 0) {
+		memcpy(buf, b.ptr, b.len);
+		buf[b.len] = '\0';
+	}
+}
+
+int
+client_connect(struct client **cp, const char *path, const char *client_name,
+    struct proto_error *err)
+{
+	struct client *c;
+	struct msg_event ev;
+	uint64_t id;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return proto_error_set(err, "no_memory", "out of memory"), -ENOMEM;
+	frame_reader_init(&c->rd, FRAME_MAX);
+	pack_buf_init(&c->out);
+	c->fd = sock_connect_unix(path);
+	if (c->fd < 0) {
+		r = c->fd;
+		proto_error_set(err, "connect", "cannot connect to %s: %s", path, strerror(-r));
+		client_free(c);
+		return r;
+	}
+	id = client_next_id(c);
+	msg_encode_hello(&c->out, id, client_name);
+	r = client_wait_reply(c, id, &ev, err);
+	if (r == 0 && ev.type == MSG_ERROR) {
+		proto_error_set(err, "hello", "heidid refused the connection: %.*s",
+		    (int)ev.message.len, ev.message.ptr);
+		r = -EPROTO;
+	} else if (r == 0 && ev.type != MSG_HELLO) {
+		proto_error_set(err, "hello", "heidid did not answer the hello");
+		r = -EPROTO;
+	}
+	if (r < 0) {
+		client_free(c);
+		return r;
+	}
+	pack_get_uint(ev.map, "version", false, 0, UINT64_MAX, &c->server_version, NULL);
+	pack_get_int(ev.map, "pid", false, 0, INT32_MAX, &c->server_pid, NULL);
+	copy_field(ev.map, "server", c->server, sizeof(c->server));
+	copy_field(ev.map, "instance", c->instance, sizeof(c->instance));
+	*cp = c;
+	return 0;
+}
