@@ -156,7 +156,7 @@ cmd_spawn(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct msg_spawn s = { 0 };
-	char **extra = calloc((size_t)argc, sizeof(char *)), **env;
+	char **extra = calloc((size_t)argc + 1, sizeof(char *)), **env;
 	size_t n_extra = 0, n_env;
 	bool clean = false;
 	char cwd[PATH_MAX * 2];
@@ -289,6 +289,15 @@ cmd_spawn(int argc, char **argv)
 	s.cwd.len = strlen(cwd);
 	s.n_argv = (size_t)(argc - optind);
 	pv = calloc(s.n_argv, sizeof(*pv));
+	if (cwd_opt != NULL) {
+		/* as a shell's cd would; an explicit -e PWD=... still wins */
+		static char pwd[PATH_MAX * 2 + 8];
+
+		snprintf(pwd, sizeof(pwd), "PWD=%s", cwd);
+		memmove(extra + 1, extra, n_extra * sizeof(*extra));
+		extra[0] = pwd;
+		n_extra++;
+	}
 	env = build_env(extra, n_extra, clean, &n_env);
 	s.env = calloc(n_env + 1, sizeof(*s.env));
 	if (pv == NULL || s.env == NULL)

@@ -185,8 +185,10 @@ conn_send_iov(struct conn *c, const struct iovec *iov, int n)
 		}
 		if (w < 0)
 			w = 0;
-		if ((size_t)w == total)
+		if ((size_t)w == total) {
+			conn_after_write(c);
 			return;
+		}
 		for (int i = 0; i < n && nr < 8; i++) {
 			if ((size_t)w >= iov[i].iov_len) {
 				w -= (ssize_t)iov[i].iov_len;
@@ -311,6 +313,11 @@ conn_read(struct conn *c)
 			return;
 		}
 		control_dispatch(c, p, len);
+		if (c->closing) {
+			/* an error reply is on its way: close once it is written */
+			conn_after_write(c);
+			return;
+		}
 	}
 }
 
