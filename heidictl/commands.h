@@ -14,5 +14,6 @@ int cmd_stats(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const struct {
 	{ "shutdown", cmd_shutdown, "stop heidid cleanly" },
 	{ "ping", cmd_ping, "check that heidid answers" },
 	{ "version", cmd_version, "print versions" },
+	{ "doctor", cmd_doctor, "what this host supports for containment, and fixes" },
 };
 
 static void

@@ -156,9 +156,8 @@ containment_setup(struct containment *c, const char *opt, const char *instance)
 		c->delegated = true;
 	} else if (uid == 0 || access(c->host.mount, W_OK) == 0) {
 		snprintf(c->root, sizeof(c->root), "%s/heidi", c->host.mount);
-		if (mkdir(c->root, 0755) == 0)
-			c->created_root = true;
-		else if (errno != EEXIST) {
+		c->own_root = true;
+		if (mkdir(c->root, 0755) < 0 && errno != EEXIST) {
 			snprintf(c->why, sizeof(c->why), "cannot create %s: %s", c->root, strerror(errno));
 			c->root[0] = '\0';
 			return 0;
@@ -189,10 +188,10 @@ containment_teardown(struct containment *c)
 		snprintf(leaf, sizeof(leaf), "%s/heidid-%s", c->root, c->instance);
 		rmdir(leaf); /* fails while we are still in it: harmless */
 	}
-	if (!c->delegated) {
-		/* the shared "heidi" directory goes once no instance uses it */
+	/* heidi's shared directory goes once no instance uses it; a
+	 * delegated cgroup or a --cgroup PATH belongs to someone else */
+	if (c->own_root)
 		rmdir(c->root);
-	}
 }
 
 void

@@ -23,7 +23,7 @@ struct containment {
 	struct cgroup_host host;
 	bool enabled;
 	bool delegated;       /* root is our own cgroup, delegated to us */
-	bool created_root;    /* we created root (and may remove it when empty) */
+	bool own_root;        /* root is heidi's shared "heidi" directory: removed once empty */
 	char root[PATH_MAX];  /* absolute */
 	char inst[PATH_MAX];  /* absolute: root/instance */
 	char controllers[128];/* enabled for job leaves, e.g. "memory pids" */

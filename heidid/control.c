@@ -450,7 +450,7 @@ do_stats(struct conn *c, const struct msg_request *req)
 	pack_buf_init(&b);
 	msg_encode_ok_begin(&b, &f, req->id, 1);
 	pack_key(&b.pk, "stats");
-	msgpack_pack_map(&b.pk, 14);
+	msgpack_pack_map(&b.pk, 15);
 	pack_kv_uint(&b.pk, "uptime_ms", (time_now_ns() - D->start_ns) / NSEC_PER_MSEC);
 	pack_kv_uint(&b.pk, "jobs_submitted", st->submitted);
 	pack_kv_uint(&b.pk, "jobs_started", st->started);
@@ -472,6 +472,7 @@ do_stats(struct conn *c, const struct msg_request *req)
 	pack_kv_uint(&b.pk, "p90", n ? lat[n * 9 / 10] / 1000 : 0);
 	pack_kv_uint(&b.pk, "p99", n ? lat[n * 99 / 100] / 1000 : 0);
 	pack_kv_str(&b.pk, "containment", D->cont.enabled ? "cgroup" : "pgroup");
+	pack_kv_str(&b.pk, "cgroup_root", D->cont.enabled ? D->cont.inst : D->cont.why);
 	pack_kv_str(&b.pk, "instance", D->instance);
 	msg_frame_end(&b, &f);
 	conn_send_buf(c, &b);

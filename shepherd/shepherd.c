@@ -406,7 +406,7 @@ tree_signal(int sig, bool count)
 	if (sig != 0) {
 		if (S.cg_dir >= 0)
 			cgroup_signal_members(S.cg_dir, S.cgroup_rel, sig, &hit);
-		else if (!S.leader_exited && kill(-S.leader, sig) == 0)
+		else if (!S.leader_exited && S.leader > 1 && kill(-S.leader, sig) == 0)
 			group = S.leader;
 		proc_signal_descendants(S.self, sig, 0, group, &hit, NULL);
 	}
@@ -417,6 +417,8 @@ tree_signal(int sig, bool count)
 static void
 group_signal(int sig)
 {
+	if (S.leader <= 1)
+		return; /* never a process group <= 1 */
 	if (!S.leader_exited)
 		kill(-S.leader, sig); /* the group id is pinned by the unreaped leader */
 	else
@@ -529,7 +531,8 @@ send_exit(void)
 		e.error = S.fail.error;
 		e.stage.ptr = stage_names[S.fail.stage];
 		e.stage.len = strlen(e.stage.ptr);
-		reason = "exec_failed";
+		/* the child could not exec (the command's fault), or we could not start it */
+		reason = S.leader > 0 ? "exec_failed" : "spawn_failed";
 	}
 	if (S.leader_exited) {
 		if (WIFEXITED(S.leader_status)) {

@@ -472,6 +472,25 @@ bg_finish(struct bg *b, struct result *r, int timeout_ms)
 }
 
 void
+wait_running(struct hd *h, const char *job)
+{
+	long long end = now_ms() + 30000;
+
+	while (now_ms() < end) {
+		struct result r;
+		bool running;
+
+		ctl(h, &r, "--json", "status", job, NULL);
+		running = r.status == 0 && strstr(r.out, "\"state\":\"running\"") != NULL;
+		result_free(&r);
+		if (running)
+			return;
+		msleep(10);
+	}
+	cr_assert_fail("job %s did not reach the running state", job);
+}
+
+void
 result_free(struct result *r)
 {
 	free(r->out);
@@ -638,4 +657,70 @@ wait_no_marked(const char *instance, int timeout_ms)
 		msleep(10);
 	}
 	return true;
+}
+
+/* ---- process tree ---- */
+
+static bool
+stat_fields(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int pp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (p == NULL || sscanf(p + 2, "%c %d", state, &pp) != 2)
+		return false;
+	*ppid = pp;
+	return true;
+}
+
+pid_t
+ppid_of(pid_t pid)
+{
+	char st;
+	pid_t pp;
+
+	return stat_fields(pid, &st, &pp) ? pp : 0;
+}
+
+static int
+scan_children(pid_t parent, pid_t *out, int max, bool zombies)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		pid_t pid = atoi(de->d_name), pp;
+		char st;
+
+		if (pid <= 0 || !stat_fields(pid, &st, &pp) || pp != parent)
+			continue;
+		if (zombies != (st == 'Z'))
+			continue;
+		if (out != NULL && n < max)
+			out[n] = pid;
+		n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+int
+children_of(pid_t pid, pid_t *out, int max)
+{
+	return scan_children(pid, out, max, false);
+}
+
+int
+zombies_of(pid_t pid)
+{
+	return scan_children(pid, NULL, 0, true);
 }

@@ -60,6 +60,9 @@ void ctl_bg(struct hd *h, struct bg *b, ...);
 /* Collect a background heidictl's output and status (timeout_ms cap). */
 void bg_finish(struct bg *b, struct result *r, int timeout_ms);
 
+/* Poll `status` until the job is running (its pipes and cgroup are set up). */
+void wait_running(struct hd *h, const char *job);
+
 /* Run any program and capture its output. */
 void run_argv(struct result *r, char *const argv[], const void *in, size_t in_len, int timeout_ms);
 void result_free(struct result *r);
@@ -76,6 +79,13 @@ bool wait_pid_gone(pid_t pid, int timeout_ms);
 /* Processes carrying this instance's HEIDI_JOB_ID marker. */
 int count_marked(const char *instance);
 bool wait_no_marked(const char *instance, int timeout_ms);
+
+/* The parent of pid (0 if gone). */
+pid_t ppid_of(pid_t pid);
+/* Live children of pid, at most max; returns how many. */
+int children_of(pid_t pid, pid_t *out, int max);
+/* Zombie children of pid. */
+int zombies_of(pid_t pid);
 
 void msleep(int ms);
 long long now_ms(void);
