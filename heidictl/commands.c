@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "common/fd.h"
 #include "common/time.h"
 #include "heidictl/commands.h"
 #include "heidictl/ctl.h"
@@ -487,6 +488,13 @@ cmd_wait(int argc, char **argv)
 		st = job_info_exit_status(&ji);
 		if (status == 0 && st != 0)
 			status = st;
+		{
+			char buf[1024];
+			const char *fail = fmt_job_failure(&ji, buf, sizeof(buf));
+
+			if (fail != NULL)
+				ctl_warn("%s", fail);
+		}
 		if (ctl.json)
 			fmt_job_json(stdout, &ji);
 	}
@@ -750,4 +758,127 @@ cmd_version(int argc, char **argv)
 	}
 	client_free(c);
 	return 0;
+}
+
+/* ---- logs, attach ---- */
+
+struct logs_opts {
+	bool follow, out, err, has_tail;
+	uint64_t tail;
+};
+
+static int
+logs_opt(int o, const char *arg, void *data)
+{
+	struct logs_opts *lo = data;
+	char *end;
+
+	switch (o) {
+	case 'f':
+		lo->follow = true;
+		return 0;
+	case 'o':
+		lo->out = true;
+		return 0;
+	case 'e':
+		lo->err = true;
+		return 0;
+	case 't':
+		lo->tail = strtoull(arg, &end, 10);
+		if (*arg == '\0' || *end != '\0' || arg[0] == '-')
+			usage_error("logs", "--tail wants a number of lines: %s", arg);
+		lo->has_tail = true;
+		return 0;
+	}
+	return -1;
+}
+
+int
+cmd_logs(int argc, char **argv)
+{
+	static const char help[] =
+	    "usage: heidictl logs [-f] [--stdout|--stderr] [--tail N] JOB\n\n"
+	    "Print the job's captured output (stdout to stdout, stderr to stderr, in the order\n"
+	    "heidid read it); also works for finished jobs and after heidid restarts.\n\n"
+	    "  -f, --follow   keep printing until the job ends\n"
+	    "      --stdout   only the job's stdout\n"
+	    "      --stderr   only the job's stderr\n"
+	    "      --tail N   only the last N lines\n\n"
+	    "If the log dropped data (heidid --log-max) a notice on stderr says how much.\n";
+	static const struct option extra[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "stdout", no_argument, NULL, 'o' },
+		{ "stderr", no_argument, NULL, 'e' },
+		{ "tail", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct logs_opts lo = { 0 };
+	struct client *c;
+	const char *job;
+	uint64_t id;
+
+	simple_opts("logs", argc, argv, help, "+fh", extra, logs_opt, &lo);
+	job = one_job_arg("logs", argc, argv);
+	if (!lo.out && !lo.err)
+		lo.out = lo.err = true;
+	c = connect_or_die(EXIT_FAIL);
+	id = client_next_id(c);
+	msg_encode_logs(client_outbuf(c), id, job, lo.follow, lo.out, lo.err, lo.has_tail, lo.tail);
+	call(c, id, EXIT_FAIL);
+	for (;;) {
+		struct msg_event ev;
+		struct proto_error err;
+
+		if (client_recv(c, &ev, &err) < 0)
+			ctl_die(EXIT_FAIL, "%s", err.message);
+		if (ev.type == MSG_OUTPUT) {
+			if (fd_write_all(ev.stream == STREAM_STDERR ? 2 : 1, ev.data.ptr, ev.data.len) < 0)
+				break; /* our reader went away */
+		} else if (ev.type == MSG_GAP)
+			ctl_warn("[%llu bytes of job %s's output were dropped here (heidid --log-max, or a full disk)]",
+			    (unsigned long long)ev.bytes, job);
+		else if (ev.type == MSG_END)
+			break;
+		else if (ev.type == MSG_ERROR)
+			ctl_die(EXIT_FAIL, "%.*s", (int)ev.message.len, ev.message.ptr);
+	}
+	client_free(c);
+	return 0;
+}
+
+static int
+attach_opt(int o, const char *arg, void *data)
+{
+	if (o != 'i')
+		return -1;
+	*(bool *)data = true;
+	return 0;
+}
+
+int
+cmd_attach(int argc, char **argv)
+{
+	static const char help[] =
+	    "usage: heidictl attach [-i] JOB\n\n"
+	    "Stream a running job's output from now on, forward Ctrl-C (INT, TERM, HUP, QUIT)\n"
+	    "to it, and exit with its status when it ends.\n\n"
+	    "  -i, --stdin    also forward this stdin (the job must have been spawned with -i)\n";
+	static const struct option extra[] = { { "stdin", no_argument, NULL, 'i' }, { NULL, 0, NULL, 0 } };
+	bool in = false;
+	struct client *c;
+	const struct msg_event *ev;
+	const char *job;
+	uint64_t id;
+	int status;
+
+	simple_opts("attach", argc, argv, help, "+ih", extra, attach_opt, &in);
+	job = one_job_arg("attach", argc, argv);
+	c = connect_or_die(EXIT_HEIDI);
+	session_block_signals();
+	id = client_next_id(c);
+	msg_encode_attach(client_outbuf(c), id, job, in);
+	ev = call(c, id, EXIT_HEIDI);
+	status = session_run(c, ev->job, in);
+	client_free(c);
+	return status;
 }

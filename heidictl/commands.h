@@ -15,5 +15,7 @@ int cmd_shutdown(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 
 #endif

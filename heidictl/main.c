@@ -19,6 +19,8 @@ static const struct {
 	{ "spawn", cmd_spawn, "run a command under heidid (attached unless -d)" },
 	{ "ps", cmd_ps, "list jobs (-a: with finished ones)" },
 	{ "status", cmd_status, "show one job in full" },
+	{ "logs", cmd_logs, "print a job's output (-f: follow it to the end)" },
+	{ "attach", cmd_attach, "stream a running job's output; exit with its status" },
 	{ "wait", cmd_wait, "wait for jobs to end; exit with their status" },
 	{ "kill", cmd_kill, "signal a job's whole tree (default TERM)" },
 	{ "stop", cmd_stop, "TERM, grace, KILL; return when the tree is gone" },

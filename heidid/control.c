@@ -15,8 +15,15 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "heidid/daemon.h"
+#include "heidid/store.h"
+
+#define FOLLOW_QUEUE_MAX (256u << 10) /* a follower's queue: beyond it, wait for the client */
+#define FOLLOW_CHUNK (64u << 10)
 
 static struct log_ratelimit req_rl = LOG_RATELIMIT_INIT(20, 2);
+static char follow_buf[FOLLOW_CHUNK];
+
+static void follow_pump(struct watch *w);
 
 /* ---- watches ---- */
 
@@ -50,6 +57,10 @@ watch_free(struct watch *w)
 	}
 	if (job->stdin_conn == w->conn)
 		jobs_stdin_conn_gone(job, w->conn);
+	if (w->kind == WATCH_FOLLOW) {
+		joblog_reader_deinit(&w->rd);
+		joblog_free(w->own_log);
+	}
 	free(w);
 	if (spawner_gone)
 		jobs_spawner_gone(job);
@@ -167,10 +178,114 @@ control_job_done(struct job *job)
 				wait_answer(w->conn, w->group);
 			break;
 		case WATCH_FOLLOW:
-			break;
+			/* they read on to the end of the log, then end */
+			follow_pump(w);
+			continue;
 		}
 		watch_free(w);
 	}
+}
+
+/* ---- followers: logs, logs -f, attach ---- */
+
+static struct joblog *
+follow_log(struct watch *w)
+{
+	return w->own_log != NULL ? w->own_log : w->job->log;
+}
+
+static void
+follow_end(struct watch *w)
+{
+	struct pack_buf b;
+
+	pack_buf_init(&b);
+	if (w->attach) {
+		struct job_info ji;
+
+		jobs_fill_info(w->job, &ji);
+		msg_encode_exit(&b, &ji);
+	} else
+		msg_encode_end(&b, w->job->id, w->job->fsm.state == JOB_DONE ? "ended" : "complete");
+	conn_send_buf(w->conn, &b);
+	pack_buf_deinit(&b);
+	watch_free(w);
+}
+
+/*
+ * Send what the log holds beyond the follower's position, while its
+ * connection keeps up; resumed by new output or by the client draining
+ * its queue.  Followers read from disk: they never slow the job.
+ */
+static void
+follow_pump(struct watch *w)
+{
+	struct job *job = w->job;
+
+	while (!w->conn->dead && conn_queued(w->conn) < FOLLOW_QUEUE_MAX) {
+		struct joblog *log = follow_log(w);
+		struct joblog_chunk ch;
+		int r;
+
+		if (log == NULL) {
+			if (job->fsm.state == JOB_DONE || !w->follow)
+				follow_end(w);
+			return;
+		}
+		r = joblog_read(log, &w->rd, follow_buf, sizeof(follow_buf), &ch);
+		if (r == JOBLOG_E_END) {
+			if (job->fsm.state == JOB_DONE || !w->follow)
+				follow_end(w);
+			return;
+		}
+		if (r < 0) {
+			conn_send_error(w->conn, w->req_id, "log_error", "reading job %llu's log: %s",
+			    (unsigned long long)job->id, strerror(-r));
+			watch_free(w);
+			return;
+		}
+		if (ch.kind == JOBLOG_GAP) {
+			struct pack_buf b;
+
+			pack_buf_init(&b);
+			msg_encode_gap(&b, job->id, ch.gap);
+			conn_send_buf(w->conn, &b);
+			pack_buf_deinit(&b);
+		} else {
+			uint8_t hdr[64];
+			struct iovec iov[2] = {
+				{ hdr, msg_output_header(hdr, job->id,
+					   ch.kind == JOBLOG_STDERR ? STREAM_STDERR : STREAM_STDOUT, ch.len) },
+				{ follow_buf, ch.len },
+			};
+
+			conn_send_iov(w->conn, iov, 2);
+		}
+	}
+}
+
+void
+control_job_appended(struct job *job)
+{
+	struct watch *w, *next;
+
+	for (w = LIST_FIRST(&job->watches); w != NULL; w = next) {
+		next = LIST_NEXT(w, job_entry);
+		if (w->kind == WATCH_FOLLOW)
+			follow_pump(w);
+	}
+}
+
+void
+control_job_log_closing(struct job *job)
+{
+	struct watch *w;
+	char dir[4200];
+
+	store_job_dir(job->id, dir, sizeof(dir));
+	LIST_FOREACH(w, &job->watches, job_entry)
+		if (w->kind == WATCH_FOLLOW && w->own_log == NULL && joblog_open(&w->own_log, dir) < 0)
+			w->own_log = NULL; /* the pump ends it: nothing more to read */
 }
 
 void
@@ -197,9 +312,15 @@ control_conn_drained(struct conn *c)
 {
 	struct watch *w;
 
-	LIST_FOREACH(w, &c->watches, conn_entry)
+	struct watch *next;
+
+	for (w = LIST_FIRST(&c->watches); w != NULL; w = next) {
+		next = LIST_NEXT(w, conn_entry);
 		if (w->kind == WATCH_SPAWNER && w->job->relay_paused)
 			jobs_resume_relay(w->job);
+		else if (w->kind == WATCH_FOLLOW)
+			follow_pump(w);
+	}
 }
 
 /* ---- requests ---- */
@@ -392,6 +513,101 @@ do_stop(struct conn *c, const struct msg_request *req)
 	jobs_stop(job, req->stop.has_grace ? req->stop.grace_ms : job->grace_ms);
 }
 
+static struct watch *
+follow_new(struct conn *c, uint64_t req_id, struct job *job, bool out, bool err, bool follow)
+{
+	struct watch *w = watch_new(c, job, WATCH_FOLLOW, req_id);
+
+	if (w == NULL)
+		return NULL;
+	joblog_reader_init(&w->rd, out, err);
+	w->follow = follow;
+	if (job->log == NULL && jobs_has_log(job)) {
+		char dir[4200];
+
+		store_job_dir(job->id, dir, sizeof(dir));
+		if (joblog_open(&w->own_log, dir) < 0)
+			w->own_log = NULL; /* nothing was kept */
+	}
+	return w;
+}
+
+static void
+reply_job(struct conn *c, uint64_t id, const struct job *job)
+{
+	struct pack_buf b;
+	struct pack_frame f;
+
+	pack_buf_init(&b);
+	msg_encode_ok_begin(&b, &f, id, 1);
+	pack_kv_uint(&b.pk, "job", job->id);
+	msg_frame_end(&b, &f);
+	conn_send_buf(c, &b);
+	pack_buf_deinit(&b);
+}
+
+static void
+do_logs(struct conn *c, const struct msg_request *req)
+{
+	struct job *job = find_or_reply(c, req->id, &req->logs.job);
+	struct watch *w;
+
+	if (job == NULL)
+		return;
+	w = follow_new(c, req->id, job, req->logs.out, req->logs.err, req->logs.follow);
+	if (w == NULL) {
+		conn_send_error(c, req->id, "no_memory", "out of memory");
+		return;
+	}
+	if (req->logs.has_tail && follow_log(w) != NULL) {
+		int r = joblog_reader_seek_tail(follow_log(w), &w->rd, req->logs.tail);
+
+		if (r < 0) {
+			conn_send_error(c, req->id, "log_error", "reading job %llu's log: %s",
+			    (unsigned long long)job->id, strerror(-r));
+			watch_free(w);
+			return;
+		}
+	}
+	reply_job(c, req->id, job);
+	follow_pump(w);
+}
+
+static void
+do_attach(struct conn *c, const struct msg_request *req)
+{
+	struct job *job = find_or_reply(c, req->id, &req->attach.job);
+	struct watch *w;
+
+	if (job == NULL)
+		return;
+	if (req->attach.stdin_pipe && job->fsm.state != JOB_DONE) {
+		if (!job->stdin_pipe) {
+			conn_send_error(c, req->id, "no_stdin",
+			    "job %llu was not started with --stdin", (unsigned long long)job->id);
+			return;
+		}
+		if (job->stdin_conn != NULL && job->stdin_conn != c) {
+			conn_send_error(c, req->id, "stdin_busy",
+			    "another client feeds job %llu's stdin", (unsigned long long)job->id);
+			return;
+		}
+	}
+	w = follow_new(c, req->id, job, true, true, true);
+	if (w == NULL) {
+		conn_send_error(c, req->id, "no_memory", "out of memory");
+		return;
+	}
+	w->attach = true;
+	/* the rest of the output: from now on */
+	if (follow_log(w) != NULL)
+		joblog_reader_seek_end(follow_log(w), &w->rd);
+	if (req->attach.stdin_pipe && job->fsm.state != JOB_DONE)
+		job->stdin_conn = c;
+	reply_job(c, req->id, job);
+	follow_pump(w);
+}
+
 static void
 do_input(struct conn *c, const struct msg_request *req)
 {
@@ -570,9 +786,10 @@ control_dispatch(struct conn *c, const uint8_t *frame, size_t len)
 		break;
 	}
 	case MSG_LOGS:
+		do_logs(c, &req);
+		break;
 	case MSG_ATTACH:
-		conn_send_error(c, req.id, "not_supported", "%s is not supported yet",
-		    msg_type_name(req.type));
+		do_attach(c, &req);
 		break;
 	default:
 		conn_send_error(c, req.id, "unknown_type", "\"%s\" is not a request",

@@ -27,6 +27,7 @@
 
 #include "common/loop.h"
 #include "heidid/containment.h"
+#include "heidid/joblog.h"
 #include "heidid/jobstate.h"
 #include "heidid/sched.h"
 #include "proto/frame.h"
@@ -88,7 +89,11 @@ struct watch {
 	enum watch_kind kind;
 	uint64_t req_id;
 	struct waitgroup *group; /* WATCH_WAIT; shared by the group's watches */
-	bool exit_event;         /* WATCH_FOLLOW: send "exit" after the output (attach) */
+	/* WATCH_FOLLOW */
+	struct joblog_reader rd;
+	struct joblog *own_log;  /* a read-only handle once the job is done; else the job's */
+	bool follow;             /* until the job ends (logs -f, attach) */
+	bool attach;             /* send "exit" after the output, not "end" */
 };
 
 struct job_pipe {
@@ -130,6 +135,8 @@ struct job {
 	bool in_eof;      /* close stdin once inq is written */
 	struct conn *stdin_conn;
 	bool relay_paused;
+	struct joblog *log;    /* while the job runs */
+	uint64_t log_dropped;  /* kept from the log once it is closed */
 	bool shutdown_stop;
 	bool hup_sent;
 	bool sched_started;    /* counted as running by the scheduler */
@@ -265,6 +272,9 @@ void jobs_shutdown_expire(void);
 void jobs_evict(void);
 void jobs_spawner_gone(struct job *job);
 void jobs_stdin_conn_gone(struct job *job, struct conn *c);
+int jobs_load(void);
+/* The job's log directory exists (it started, or a record was stored). */
+bool jobs_has_log(const struct job *job);
 const char *job_reason_intern(const char *p, size_t len);
 extern const char *const job_reasons[];
 extern const size_t n_job_reasons;
@@ -285,6 +295,8 @@ void control_dispatch(struct conn *c, const uint8_t *frame, size_t len);
 void control_job_done(struct job *job);
 void control_job_output(struct job *job, enum out_stream s, const char *data, size_t len);
 void control_conn_drained(struct conn *c);
+void control_job_appended(struct job *job);
+void control_job_log_closing(struct job *job);
 void watch_free(struct watch *w);
 struct watch *watch_new(struct conn *c, struct job *job, enum watch_kind kind, uint64_t req_id);
 

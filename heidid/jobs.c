@@ -31,6 +31,7 @@
 #include "common/time.h"
 #include "heidid/daemon.h"
 #include "heidid/server.h"
+#include "heidid/store.h"
 #include "proto/shep.h"
 
 #define LOST_DRAIN_NS (5 * NSEC_PER_SEC)
@@ -53,6 +54,7 @@ static void job_event(struct job *job, enum job_event ev);
 static void pipe_close(struct job_pipe *p);
 static void pipe_drain(struct job_pipe *p);
 static void lost_timeout(struct loop_timer *t, uint64_t now);
+static int copy_argv(struct job *job, const struct msg_spawn *s);
 
 /* ---- lookup and records ---- */
 
@@ -108,6 +110,7 @@ jobs_fill_info(const struct job *job, struct job_info *ji)
 	ji->sys_cpu_ms = job->sys_us / 1000;
 	ji->max_rss_kb = job->maxrss_kb;
 	ji->log_bytes = job->bytes_relayed;
+	ji->log_dropped = job->log != NULL ? joblog_dropped(job->log) : job->log_dropped;
 }
 
 static struct job *
@@ -122,8 +125,116 @@ job_free(struct job *job)
 	free(job->cwd);
 	free(job->cgroup);
 	outq_deinit(&job->inq);
+	joblog_free(job->log);
 	free(job);
 	return NULL;
+}
+
+/* ---- records ---- */
+
+/* Persist the job's record (start and end); a failure only costs the record. */
+static void
+job_store(struct job *job)
+{
+	struct job_info ji;
+	int r;
+
+	jobs_fill_info(job, &ji);
+	r = store_write_record(&ji);
+	if (r < 0)
+		log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: cannot store its record: %s",
+		    (unsigned long long)job->id, strerror(-r));
+}
+
+bool
+jobs_has_log(const struct job *job)
+{
+	return job->started_at != 0 || job->sched_started;
+}
+
+static const char *
+intern_stage(const char *s)
+{
+	static const char *const stages[] = { "exec", "chdir", "cgroup", "setup", "shepherd",
+		"spec", "fds" };
+
+	for (size_t i = 0; s != NULL && i < ARRAY_SIZE(stages); i++)
+		if (strcmp(s, stages[i]) == 0)
+			return stages[i];
+	return s != NULL ? "setup" : NULL;
+}
+
+static void
+load_record(const struct job_info *ji, int64_t mtime_ms, void *data)
+{
+	struct job *job = calloc(1, sizeof(*job));
+	struct msg_spawn s = { .argv = ji->argv, .n_argv = ji->n_argv };
+
+	(void)data;
+	if (job == NULL)
+		return;
+	job->id = ji->id;
+	job_fsm_init(&job->fsm);
+	job->fsm.state = JOB_DONE;
+	LIST_INIT(&job->watches);
+	outq_init(&job->inq);
+	job->in_fd = -1;
+	loop_timer_init(&job->lost_timer, lost_timeout);
+	job->name = ji->name ? strdup(ji->name) : NULL;
+	job->cwd = strndup(ji->cwd.ptr, ji->cwd.len);
+	if (copy_argv(job, &s) < 0 || job->cwd == NULL) {
+		job_free(job);
+		return;
+	}
+	job->pid = (pid_t)ji->pid;
+	job->containment = ji->containment && strcmp(ji->containment, "cgroup") == 0 ? CONTAIN_CGROUP
+											  : CONTAIN_PGROUP;
+	job->cgroup = ji->cgroup ? strdup(ji->cgroup) : NULL;
+	job->has_exit = ji->has_exit;
+	job->exit_code = (int)ji->exit_code;
+	job->signal = (int)ji->signal;
+	job->core = ji->core_dumped;
+	job->error = (int)ji->error;
+	job->error_stage = intern_stage(ji->error_stage);
+	job->leftovers = ji->leftovers;
+	job->submitted_at = ji->submitted_at;
+	job->started_at = ji->started_at;
+	job->ended_at = ji->ended_at;
+	job->user_us = ji->user_cpu_ms * 1000;
+	job->sys_us = ji->sys_cpu_ms * 1000;
+	job->maxrss_kb = ji->max_rss_kb;
+	job->bytes_relayed = ji->log_bytes;
+	job->log_dropped = ji->log_dropped;
+	if (ji->state != NULL && strcmp(ji->state, "done") == 0 && ji->reason != NULL)
+		job->reason = job_reason_intern(ji->reason, strlen(ji->reason));
+	else {
+		/* it was running when the previous heidid died: its tree was swept */
+		job->reason = "daemon_lost";
+		job->ended_at = mtime_ms > job->started_at ? mtime_ms : time_real_ms();
+		job_store(job);
+	}
+	if (RB_INSERT(job_tree, &D->jobs, job) != NULL) {
+		job_free(job);
+		return;
+	}
+	D->n_jobs++;
+	if (job->id >= D->next_id)
+		D->next_id = job->id + 1;
+}
+
+int
+jobs_load(void)
+{
+	struct job *job;
+	int n = store_load(load_record, NULL);
+
+	/* the done list is oldest first: ids give that order */
+	RB_FOREACH(job, job_tree, &D->jobs) {
+		TAILQ_INSERT_TAIL(&D->done_jobs, job, done_entry);
+		D->n_done++;
+	}
+	jobs_evict();
+	return n;
 }
 
 /* ---- submission ---- */
@@ -431,6 +542,11 @@ pipe_drain(struct job_pipe *p)
 		if (n > 0) {
 			job->bytes_relayed += (uint64_t)n;
 			D->stats.bytes_relayed += (uint64_t)n;
+			if (job->log != NULL) {
+				joblog_append(job->log, p->stream, relay_buf, (size_t)n);
+				control_job_appended(job);
+			} else
+				job->log_dropped += (uint64_t)n;
 			control_job_output(job, p->stream, relay_buf, (size_t)n);
 			if (!job->fsm.exit_reported)
 				return;
@@ -622,12 +738,12 @@ job_started(struct job *job, const struct shep_started *st, int *fds, size_t n_f
 	if (want == 3) {
 		job->in_fd = fds[2];
 		fd_set_nonblock(job->in_fd, true);
+		/* detached with -i: stdin stays open for a later "attach -i" */
 		loop_add(D->loop, &job->in_src, job->in_fd, 0, stdin_io);
-		if (job->stdin_conn == NULL)
-			job->in_eof = true;
 		stdin_flush(job);
 	}
 	job_event(job, JEV_STARTED);
+	job_store(job);
 }
 
 static void
@@ -761,6 +877,16 @@ job_spawn(struct job *job)
 	struct shepherd *sh = NULL;
 	int r;
 
+	{
+		char dir[4200];
+
+		store_job_dir(job->id, dir, sizeof(dir));
+		r = joblog_create(&job->log, dir, D->cfg.log_max);
+		if (r < 0)
+			log_msg_rl(&job_rl, LOG_LVL_WARN,
+			    "job %llu: no log (%s: %s); its output is relayed but not kept",
+			    (unsigned long long)job->id, dir, strerror(-r));
+	}
 	r = shepherd_spawn(&sh);
 	if (r < 0) {
 		job_start_failed(job, -r, "shepherd");
@@ -861,6 +987,17 @@ job_finish(struct job *job)
 		    (unsigned long long)job->id, job->cgroup);
 	if (job->sched_started)
 		sched_done(&D->sched);
+	if (job->log != NULL) {
+		joblog_finish(job->log);
+		job->log_dropped = joblog_dropped(job->log);
+		if (job->log->write_error != 0 || job->log->lost > 0)
+			log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: %llu bytes of output could not be logged (%s)",
+			    (unsigned long long)job->id, (unsigned long long)job->log->lost,
+			    strerror(job->log->write_error ? job->log->write_error : EIO));
+		control_job_log_closing(job); /* followers switch to their own handle */
+		job->log = joblog_free(job->log);
+	}
+	job_store(job);
 	D->stats.finished++;
 	for (size_t i = 0; i < n_job_reasons; i++)
 		if (job->reason == job_reasons[i])
@@ -885,6 +1022,7 @@ jobs_evict(void)
 		RB_REMOVE(job_tree, &D->jobs, job);
 		D->n_done--;
 		D->n_jobs--;
+		store_remove(job->id);
 		job_free(job);
 	}
 }

@@ -30,6 +30,7 @@
 #include "common/time.h"
 #include "heidid/daemon.h"
 #include "heidid/server.h"
+#include "heidid/store.h"
 #include "proto/client.h"
 
 struct daemon *D;
@@ -379,6 +380,11 @@ main(int argc, char **argv)
 
 	if (server_lock(why, sizeof(why)) < 0)
 		fatalx("%s", why);
+	if ((r = store_init(D->cfg.state_dir)) < 0)
+		fatalx("cannot create %s/jobs: %s", D->cfg.state_dir, strerror(-r));
+	if ((r = jobs_load()) > 0)
+		log_info("%d job records loaded from %s/jobs (next job id %llu)", r, D->cfg.state_dir,
+		    (unsigned long long)D->next_id);
 	if (containment_setup(&D->cont, D->cfg.cgroup_opt, D->instance) < 0)
 		fatalx("%s", D->cont.why);
 	if (D->cont.enabled)

@@ -1,0 +1,441 @@
+/*
+ * test-output.c: lossless, bounded and replayable output (issue: output):
+ * logs, follow, attach, stdin, backpressure, pipelines.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/integration/harness.h"
+
+static struct hd H;
+
+static void
+setup(void)
+{
+	hd_start(&H, "--max-running", "16", NULL);
+}
+
+static void
+teardown(void)
+{
+	hd_cleanup(&H);
+}
+
+TestSuite(output, .init = setup, .fini = teardown, .timeout = 180);
+
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static char *
+random_bytes(size_t len)
+{
+	char *buf = malloc(len);
+	int fd = open("/dev/urandom", O_RDONLY);
+	size_t have = 0;
+
+	cr_assert(buf != NULL && fd >= 0);
+	while (have < len) {
+		ssize_t n = read(fd, buf + have, len - have);
+
+		cr_assert(n > 0);
+		have += (size_t)n;
+	}
+	close(fd);
+	return buf;
+}
+
+Test(output, sixty_four_mib_of_random_bytes_arrive_intact)
+{
+	size_t len = 64u << 20;
+	char *data = random_bytes(len), path[512];
+	struct result r;
+
+	snprintf(path, sizeof(path), "%s/random", H.dir);
+	write_file(path, data, len);
+	ctl(&H, &r, "spawn", "--", "cat", path, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(r.out_len, len);
+	cr_assert(memcmp(r.out, data, len) == 0, "the bytes differ");
+	result_free(&r);
+	free(data);
+}
+
+Test(output, ten_mib_round_trip_through_cat_does_not_deadlock)
+{
+	size_t len = 10u << 20;
+	char *data = random_bytes(len);
+	struct result r;
+
+	ctl_in(&H, &r, data, len, "spawn", "-i", "--", "cat", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(r.out_len, len);
+	cr_assert(memcmp(r.out, data, len) == 0);
+	result_free(&r);
+	free(data);
+}
+
+Test(output, stdin_eof_reaches_the_job)
+{
+	struct result r;
+
+	ctl_in(&H, &r, "hello", 5, "spawn", "-i", "--", "wc", "-c", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert_str_eq(r.out, "5\n");
+	result_free(&r);
+	/* empty stdin: EOF at once */
+	ctl_in(&H, &r, "", 0, "spawn", "-i", "--", "wc", "-c", NULL);
+	cr_assert_str_eq(r.out, "0\n");
+	result_free(&r);
+}
+
+Test(output, a_stalled_spawner_loses_nothing_and_heidid_memory_stays_bounded)
+{
+	struct bg b;
+	struct result r;
+	long before, peak = 0;
+	char *buf = malloc(1 << 20);
+	size_t total = 0;
+	long long end;
+
+	before = rss_kb(H.pid);
+	ctl_bg(&H, &b, "spawn", "--", path_helper("writer"), "burst", "209715200", NULL);
+	/* read nothing for 3 s: the job blocks in write, heidid does not buffer it */
+	end = now_ms() + 3000;
+	while (now_ms() < end) {
+		long kb = rss_kb(H.pid);
+
+		if (kb > peak)
+			peak = kb;
+		msleep(50);
+	}
+	cr_assert_lt(peak - before, 16 * 1024, "heidid grew by %ld KiB while the spawner stalled",
+	    peak - before);
+	/* now every byte arrives */
+	for (;;) {
+		ssize_t n = read(b.out_fd, buf, 1 << 20);
+
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			cr_assert_eq((unsigned char)buf[i], (total + (size_t)i) % 251);
+		total += (size_t)n;
+	}
+	close(b.out_fd);
+	b.out_fd = -1;
+	bg_finish(&b, &r, 60000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(total, 209715200u);
+	result_free(&r);
+	free(buf);
+}
+
+Test(output, a_stalled_observer_does_not_slow_the_job)
+{
+	struct bg obs;
+	struct result r;
+	char buf[65536];
+
+	ctl(&H, &r, "spawn", "-d", "-n", "w100", "--", "sh", "-c", "sleep 0.3; head -c 104857600 /dev/zero", NULL);
+	cr_assert_eq(r.status, 0);
+	result_free(&r);
+	/* an observer that never reads */
+	ctl_bg(&H, &obs, "logs", "-f", "w100", NULL);
+	/* the job runs to its end regardless (a blocked job would hang here) */
+	ctl(&H, &r, "wait", "w100", NULL);
+	cr_assert_eq(r.status, 0);
+	result_free(&r);
+	/* the observer, once it reads, ends and is told what the cap dropped */
+	while (read(obs.out_fd, buf, sizeof(buf)) > 0)
+		;
+	close(obs.out_fd);
+	obs.out_fd = -1;
+	bg_finish(&obs, &r, 60000);
+	cr_assert_eq(r.status, 0);
+	cr_assert_not_null(strstr(r.err, "dropped"), "%s", r.err);
+	result_free(&r);
+}
+
+static char *
+expected_lines(int n)
+{
+	char *s = malloc((size_t)n * 16 + 1), *p = s;
+
+	for (int i = 1; i <= n; i++)
+		p += sprintf(p, "line %d\n", i);
+	return s;
+}
+
+Test(output, logs_follow_prints_every_line_once_and_two_observers_agree)
+{
+	struct bg o1, o2;
+	struct result r1, r2, r;
+	char *want = expected_lines(200);
+
+	ctl(&H, &r, "spawn", "-d", "-n", "lines", "--", "sh", "-c",
+	    "i=1; while [ $i -le 200 ]; do echo line $i; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done", NULL);
+	result_free(&r);
+	ctl_bg(&H, &o1, "logs", "-f", "lines", NULL);
+	msleep(100);
+	ctl_bg(&H, &o2, "logs", "-f", "lines", NULL);
+	bg_finish(&o1, &r1, 60000);
+	bg_finish(&o2, &r2, 60000);
+	cr_assert_eq(r1.status, 0);
+	cr_assert_eq(r2.status, 0);
+	cr_assert_str_eq(r1.out, want);
+	cr_assert_str_eq(r2.out, want);
+	result_free(&r1);
+	result_free(&r2);
+	free(want);
+}
+
+Test(output, tail_and_stream_selection)
+{
+	struct result r;
+
+	ctl(&H, &r, "spawn", "-n", "seq", "--", "seq", "1000", NULL);
+	result_free(&r);
+	ctl(&H, &r, "logs", "--tail", "3", "seq", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert_str_eq(r.out, "998\n999\n1000\n");
+	result_free(&r);
+	ctl(&H, &r, "logs", "--tail", "0", "seq", NULL);
+	cr_assert_str_eq(r.out, "");
+	result_free(&r);
+	ctl(&H, &r, "logs", "--tail", "5000", "seq", NULL);
+	cr_assert_eq(r.out_len, 3893);
+	result_free(&r);
+
+	ctl(&H, &r, "spawn", "-n", "mix", "--", "sh", "-c",
+	    "echo o1; echo e1 >&2; echo o2; echo e2 >&2; printf partial", NULL);
+	result_free(&r);
+	ctl(&H, &r, "logs", "--stdout", "mix", NULL);
+	cr_assert_str_eq(r.out, "o1\no2\npartial");
+	cr_assert_str_eq(r.err, "");
+	result_free(&r);
+	ctl(&H, &r, "logs", "--stderr", "mix", NULL);
+	cr_assert_str_eq(r.out, "");
+	cr_assert_str_eq(r.err, "e1\ne2\n");
+	result_free(&r);
+	ctl(&H, &r, "logs", "--tail", "1", "--stdout", "mix", NULL);
+	cr_assert_str_eq(r.out, "partial");
+	result_free(&r);
+	ctl(&H, &r, "logs", "--tail", "2", "--stdout", "mix", NULL);
+	cr_assert_str_eq(r.out, "o2\npartial");
+	result_free(&r);
+}
+
+Test(output, attach_shows_the_rest_of_the_output_and_exits_with_the_status)
+{
+	char go[512], script[800];
+	struct bg b;
+	struct result r;
+
+	snprintf(go, sizeof(go), "%s/go", H.dir);
+	snprintf(script, sizeof(script),
+	    "echo before; while [ ! -e %s ]; do sleep 0.05; done; echo after; echo oops >&2; exit 7", go);
+	ctl(&H, &r, "spawn", "-d", "-n", "att", "--", "sh", "-c", script, NULL);
+	result_free(&r);
+	wait_running(&H, "att");
+	msleep(200);
+	ctl_bg(&H, &b, "attach", "att", NULL);
+	msleep(300);
+	write_file(go, "", 0);
+	bg_finish(&b, &r, 60000);
+	cr_assert_eq(r.status, 7, "%s", r.err);
+	cr_assert_str_eq(r.out, "after\n");
+	cr_assert_str_eq(r.err, "oops\n");
+	result_free(&r);
+	/* attaching to a finished job: its status at once */
+	ctl(&H, &r, "attach", "att", NULL);
+	cr_assert_eq(r.status, 7);
+	cr_assert_eq(r.out_len, 0);
+	result_free(&r);
+}
+
+Test(output, attach_with_stdin_feeds_a_job_spawned_with_stdin)
+{
+	struct result r;
+
+	ctl(&H, &r, "spawn", "-d", "-i", "-n", "cat", "--", "cat", NULL);
+	result_free(&r);
+	wait_running(&H, "cat");
+	ctl_in(&H, &r, "via attach\n", 11, "attach", "-i", "cat", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "via attach\n");
+	result_free(&r);
+	ctl(&H, &r, "spawn", "-d", "-n", "nostdin", "--", "sleep", "100", NULL);
+	result_free(&r);
+	ctl(&H, &r, "attach", "-i", "nostdin", NULL);
+	cr_assert_eq(r.status, 125);
+	cr_assert_not_null(strstr(r.err, "--stdin"), "%s", r.err);
+	result_free(&r);
+	ctl(&H, &r, "stop", "--grace", "1s", "nostdin", NULL);
+	result_free(&r);
+}
+
+Test(output, a_pipeline_into_head_ends_promptly_and_leaves_nothing)
+{
+	char cmd[1024];
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", cmd, NULL };
+	struct result r;
+	long long t0 = now_ms();
+
+	snprintf(cmd, sizeof(cmd), "HEIDI_NO_AUTOSTART=1 %s -s %s spawn -- yes | head -1", path_heidictl(),
+	    H.sock);
+	run_argv(&r, argv, NULL, 0, 30000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "y\n");
+	/* "within a couple of seconds"; bounded generously for slow machines */
+	cr_assert_lt(now_ms() - t0, 10000);
+	result_free(&r);
+	cr_assert(wait_no_marked(H.instance, 5000), "yes is still running");
+	ctl(&H, &r, "ps", NULL);
+	cr_assert_null(strstr(r.out, "yes"), "%s", r.out);
+	result_free(&r);
+}
+
+Test(output, a_job_beyond_log_max_keeps_running_and_logs_say_what_was_dropped)
+{
+	struct hd small;
+	struct result r;
+
+	hd_start(&small, "--log-max", "1M", NULL);
+	ctl(&small, &r, "spawn", "-n", "big", "--", "sh", "-c",
+	    "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo still alive", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert_eq(r.out_len, 5000000 + 1 + 12, "the spawner lost output");
+	result_free(&r);
+	ctl(&small, &r, "logs", "big", NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert(r.out_len < 2000000, "the log kept %zu bytes", r.out_len);
+	cr_assert(r.out_len > 0 && strcmp(r.out + r.out_len - 12, "still alive\n") == 0);
+	cr_assert_not_null(strstr(r.err, "bytes of job big's output were dropped"), "%s", r.err);
+	result_free(&r);
+	ctl(&small, &r, "--json", "status", "big", NULL);
+	cr_assert_gt(json_int(r.out, "log_dropped"), 3000000);
+	result_free(&r);
+	hd_cleanup(&small);
+}
+
+Test(output, logs_of_finished_jobs_survive_a_restart)
+{
+	struct result r;
+	char dir[256];
+
+	ctl(&H, &r, "spawn", "-n", "keep", "--", "sh", "-c", "echo one; echo two >&2; exit 5", NULL);
+	result_free(&r);
+	cr_assert_eq(hd_stop(&H, 15000), 0);
+	snprintf(dir, sizeof(dir), "%s", H.dir);
+	hd_start_in(&H, dir, NULL);
+	ctl(&H, &r, "logs", "keep", NULL);
+	cr_assert_str_eq(r.out, "one\n");
+	cr_assert_str_eq(r.err, "two\n");
+	result_free(&r);
+	ctl(&H, &r, "--json", "status", "keep", NULL);
+	cr_assert_eq(json_int(r.out, "exit_code"), 5);
+	result_free(&r);
+	/* ids continue after the records */
+	ctl(&H, &r, "spawn", "-d", "--", "true", NULL);
+	cr_assert_str_eq(r.out, "2\n");
+	result_free(&r);
+}
+
+Test(output, a_job_running_when_heidid_died_is_reported_daemon_lost)
+{
+	struct result r;
+	char dir[256];
+
+	ctl(&H, &r, "spawn", "-d", "-n", "victim", "--", "sleep", "1000", NULL);
+	result_free(&r);
+	wait_running(&H, "victim");
+	kill(H.pid, SIGKILL);
+	hd_wait(&H, 10000);
+	snprintf(dir, sizeof(dir), "%s", H.dir);
+	hd_start_in(&H, dir, NULL);
+	ctl(&H, &r, "--json", "status", "victim", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(json_field(r.out, "state"), "done");
+	cr_assert_str_eq(json_field(r.out, "reason"), "daemon_lost");
+	result_free(&r);
+	ctl(&H, &r, "wait", "victim", NULL);
+	cr_assert_eq(r.status, 125);
+	cr_assert_not_null(strstr(r.err, "heidid died"), "%s", r.err);
+	result_free(&r);
+}
+
+Test(output, keep_bounds_the_finished_records)
+{
+	struct hd k;
+	struct result r;
+	int lines = 0;
+
+	hd_start(&k, "--keep", "3", NULL);
+	for (int i = 0; i < 6; i++) {
+		ctl(&k, &r, "spawn", "--", "true", NULL);
+		result_free(&r);
+	}
+	ctl(&k, &r, "ps", "-a", NULL);
+	for (char *p = r.out; *p; p++)
+		lines += *p == '\n';
+	cr_assert_eq(lines, 1 + 3, "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "\n6 "));
+	result_free(&r);
+	{
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/state/jobs/1", k.dir);
+		cr_assert_neq(access(path, F_OK), 0, "the evicted job's files are still there");
+		snprintf(path, sizeof(path), "%s/state/jobs/6/record", k.dir);
+		cr_assert_eq(access(path, F_OK), 0);
+	}
+	hd_cleanup(&k);
+}
+
+Test(output, logs_of_a_job_that_never_ran)
+{
+	struct result r;
+
+	ctl(&H, &r, "spawn", "--", "no-such-command-zz", NULL);
+	result_free(&r);
+	ctl(&H, &r, "--json", "ps", "-a", NULL);
+	result_free(&r);
+	ctl(&H, &r, "logs", "1", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(r.out_len, 0);
+	result_free(&r);
+	ctl(&H, &r, "logs", "99", NULL);
+	cr_assert_eq(r.status, 1);
+	cr_assert_str_eq(r.err, "heidictl: no job 99\n");
+	result_free(&r);
+}
