@@ -358,3 +358,78 @@ cgroup_destroy(const char *path, const char *relpath, int timeout_ms)
 		return -errno;
 	return 0;
 }
+
+bool
+cgroup_word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (n == 0)
+		return false;
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0' || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+int
+cgroup_set_limits(int dirfd, const struct cgroup_limits *lim, const char **failedp)
+{
+	char v[64];
+	int r;
+
+	*failedp = NULL;
+	if (lim->mem_bytes > 0) {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)lim->mem_bytes);
+		if ((r = cgroup_attr_write(dirfd, "memory.max", v)) < 0) {
+			*failedp = "memory.max";
+			return r;
+		}
+		/* no swap: the limit is the job's memory, as users expect (absent without swap) */
+		(void)cgroup_attr_write(dirfd, "memory.swap.max", "0");
+	}
+	if (lim->pids_max > 0) {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)lim->pids_max);
+		if ((r = cgroup_attr_write(dirfd, "pids.max", v)) < 0) {
+			*failedp = "pids.max";
+			return r;
+		}
+	}
+	if (lim->cpu_millicores > 0) {
+		/* quota per 100 ms period: 1000 millicores = one CPU = 100000 us */
+		snprintf(v, sizeof(v), "%llu 100000", (unsigned long long)lim->cpu_millicores * 100);
+		if ((r = cgroup_attr_write(dirfd, "cpu.max", v)) < 0) {
+			*failedp = "cpu.max";
+			return r;
+		}
+	}
+	return 0;
+}
+
+int
+cgroup_enable_controllers(int dirfd, const char *wanted, char *enabled, size_t len)
+{
+	char avail[256], want[256], *save = NULL;
+	int r = 0;
+
+	if (enabled != NULL && len > 0)
+		enabled[0] = '\0';
+	if (cgroup_attr_read(dirfd, "cgroup.controllers", avail, sizeof(avail)) < 0)
+		avail[0] = '\0';
+	strlcpy(want, wanted, sizeof(want));
+	for (char *w = strtok_r(want, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+		char v[64];
+		int e;
+
+		if (!cgroup_word_in(avail, w))
+			continue;
+		snprintf(v, sizeof(v), "+%s", w);
+		e = cgroup_attr_write(dirfd, "cgroup.subtree_control", v);
+		if (e == -EBUSY)
+			r = -EBUSY;
+	}
+	if (enabled != NULL && len > 0 &&
+	    cgroup_attr_read(dirfd, "cgroup.subtree_control", enabled, len) < 0)
+		enabled[0] = '\0';
+	return r;
+}

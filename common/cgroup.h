@@ -66,6 +66,28 @@ int cgroup_keyed_read(int dirfd, const char *file, const char *key, uint64_t *va
  */
 int cgroup_destroy(const char *path, const char *relpath, int timeout_ms);
 
+struct cgroup_limits {
+	uint64_t mem_bytes;      /* memory.max (and memory.swap.max 0); 0: none */
+	uint64_t pids_max;       /* pids.max; 0: none */
+	uint64_t cpu_millicores; /* cpu.max "<quota> 100000"; 0: none */
+};
+
+/*
+ * Write the limits into a cgroup directory.  0, or -errno naming nothing:
+ * the caller reports which limit failed through *failedp ("memory.max"...).
+ */
+int cgroup_set_limits(int dirfd, const struct cgroup_limits *lim, const char **failedp);
+
+/*
+ * Enable in dir's cgroup.subtree_control every controller of `wanted`
+ * (space-separated) that dir's cgroup.controllers offers.  Returns 0, or
+ * -EBUSY if dir has processes of its own (the v2 "no internal processes"
+ * rule).  enabled gets what subtree_control holds afterwards.
+ */
+int cgroup_enable_controllers(int dirfd, const char *wanted, char *enabled, size_t len);
+/* Is word one of the space-separated words of list? */
+bool cgroup_word_in(const char *list, const char *word);
+
 /* path relative to the mount ("/heidi/x") for an absolute path below it. */
 const char *cgroup_relpath(const struct cgroup_host *h, const char *path);
 

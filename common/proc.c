@@ -72,6 +72,7 @@ proc_stat_read(pid_t pid, struct proc_stat *st)
 	char path[64], buf[1024], *p;
 	ssize_t n;
 	int ppid, pgid, sid;
+	long nthreads = 1;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	n = read_small_file(path, buf, sizeof(buf));
@@ -81,8 +82,12 @@ proc_stat_read(pid_t pid, struct proc_stat *st)
 	p = strrchr(buf, ')');
 	if (p == NULL)
 		return -EBADMSG;
-	if (sscanf(p + 1, " %c %d %d %d", &st->state, &ppid, &pgid, &sid) != 4)
+	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime priority nice num_threads */
+	if (sscanf(p + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+		&st->state, &ppid, &pgid, &sid, &nthreads) < 4)
 		return -EBADMSG;
+	st->n_threads = nthreads;
 	st->pid = pid;
 	st->ppid = ppid;
 	st->pgid = pgid;
@@ -189,6 +194,9 @@ parent_map_add(pid_t pid, void *data)
 
 	if (proc_stat_read(pid, &st) < 0)
 		return 0; /* gone already */
+	/* exited, waiting to be reaped (a 'Z' leader with live threads is alive) */
+	if (st.state == 'X' || (st.state == 'Z' && st.n_threads <= 1))
+		return 0;
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
 		struct proc_stat *v = reallocarray(m->v, cap, sizeof(*v));

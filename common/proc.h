@@ -21,6 +21,7 @@ struct proc_stat {
 	pid_t pgid;
 	pid_t sid;
 	char state;
+	long n_threads;
 };
 
 /* A sorted set of pids. */

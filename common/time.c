@@ -137,9 +137,13 @@ size_parse(const char *s, uint64_t *bytesp)
 		if (*s != '\0')
 			return -EINVAL;
 	}
-	if (milli > UINT64_MAX / mult)
-		return -ERANGE;
-	*bytesp = milli * mult / 1000;
+	{
+		unsigned __int128 v = (unsigned __int128)milli * mult / 1000;
+
+		if (v > UINT64_MAX)
+			return -ERANGE;
+		*bytesp = (uint64_t)v;
+	}
 	return 0;
 }
 

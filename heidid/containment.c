@@ -19,43 +19,17 @@
 #include "common/proc.h"
 #include "heidid/containment.h"
 
-static const char *const wanted_controllers[] = { "memory", "pids", "cpu" };
+#define WANTED_CONTROLLERS "memory pids cpu"
 
-static bool
-word_in(const char *list, const char *word)
-{
-	size_t n = strlen(word);
-
-	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
-		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0' || p[n] == '\n'))
-			return true;
-	return false;
-}
-
-/* Enable what dir's children can get; returns -EBUSY if dir has processes. */
+/* Enable what dir's children can get; -EBUSY if dir has processes. */
 static int
 enable_controllers(const char *dir)
 {
 	_cleanup_close_ int fd = cgroup_open(dir);
-	char avail[256];
-	int r = 0;
 
 	if (fd < 0)
 		return fd;
-	if (cgroup_attr_read(fd, "cgroup.controllers", avail, sizeof(avail)) < 0)
-		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(wanted_controllers); i++) {
-		char v[32];
-		int w;
-
-		if (!word_in(avail, wanted_controllers[i]))
-			continue;
-		snprintf(v, sizeof(v), "+%s", wanted_controllers[i]);
-		w = cgroup_attr_write(fd, "cgroup.subtree_control", v);
-		if (w == -EBUSY)
-			r = -EBUSY;
-	}
-	return r;
+	return cgroup_enable_controllers(fd, WANTED_CONTROLLERS, NULL, 0);
 }
 
 static bool
@@ -230,7 +204,7 @@ containment_check(const struct containment *c, const struct msg_spawn *s, struct
 		if (!c->enabled)
 			return proto_error_set(err, "limit_unsupported",
 			    "%s cannot be enforced: %s", limits[i].opt, c->why);
-		if (!word_in(c->controllers, limits[i].ctrl))
+		if (!cgroup_word_in(c->controllers, limits[i].ctrl))
 			return proto_error_set(err, "limit_unsupported",
 			    "%s cannot be enforced: the %s controller is not available in %s%s",
 			    limits[i].opt, limits[i].ctrl, c->inst,

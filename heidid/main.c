@@ -53,7 +53,7 @@ usage(FILE *f)
 	    "                        else ~/.local/state/heidi)\n"
 	    "      --max-running N   jobs running at once (default: the number of online CPUs)\n"
 	    "      --queue-cap N     jobs waiting at most (default 1000); more are refused\n"
-	    "      --max-spawn-rate N  job starts per second at most (default: unlimited)\n"
+	    "      --max-spawn-rate N[/s]  job starts per second at most (default: unlimited)\n"
 	    "      --cgroup MODE     auto (default), none (process groups only), or the path of a\n"
 	    "                        writable cgroup v2 directory to create job cgroups under\n"
 	    "      --shepherd PATH   the heidi-shepherd binary\n"
@@ -206,9 +206,17 @@ parse_args(int argc, char **argv)
 		case OPT_QCAP:
 			cfg->queue_cap = parse_count("--queue-cap", optarg, 0, 1000000);
 			break;
-		case OPT_RATE:
+		case OPT_RATE: {
+			/* "N" or "N/s" */
+			char *slash = strchr(optarg, '/');
+
+			if (slash != NULL && strcmp(slash, "/s") != 0)
+				die_usage("--max-spawn-rate %s: use N or N/s (starts per second)", optarg);
+			if (slash != NULL)
+				*slash = '\0';
 			cfg->max_spawn_rate = (uint32_t)parse_count("--max-spawn-rate", optarg, 1, 1000000);
 			break;
+		}
 		case OPT_CGROUP:
 			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "none") != 0 && optarg[0] != '/')
 				die_usage("--cgroup %s: use auto, none or an absolute path", optarg);

@@ -44,14 +44,21 @@ sched_cancel(struct sched *s, struct sched_item *it)
 static void
 refill(struct sched *s, uint64_t now)
 {
-	uint64_t max = (uint64_t)s->rate * 1000;
+	uint64_t max = (uint64_t)s->rate * 1000, add;
 
-	if (s->refill_ns != 0 && now > s->refill_ns) {
-		uint64_t add = (now - s->refill_ns) * s->rate / (NSEC / 1000);
-
-		s->tokens_milli = s->tokens_milli + add > max ? max : s->tokens_milli + add;
+	if (s->refill_ns == 0 || now <= s->refill_ns || s->tokens_milli >= max) {
+		s->refill_ns = now;
+		return;
 	}
-	s->refill_ns = now;
+	add = (now - s->refill_ns) * s->rate / (NSEC / 1000);
+	if (s->tokens_milli + add >= max) {
+		s->tokens_milli = max;
+		s->refill_ns = now;
+	} else {
+		/* keep the fraction: advance only by the time the added tokens cover */
+		s->tokens_milli += add;
+		s->refill_ns += add * (NSEC / 1000) / s->rate;
+	}
 }
 
 struct sched_item *

@@ -260,7 +260,8 @@ msg_request_decode(struct pack_doc *doc, const void *buf, size_t len, struct msg
 	int r;
 
 	memset(req, 0, sizeof(*req));
-	TRY(pack_doc_parse(doc, buf, len, err));
+	if (pack_doc_parse(doc, buf, len, err) < 0)
+		return -EINVAL; /* err says bad_frame or bad_request */
 	m = doc->root;
 	/* The id first, so that any later error can be answered to it. */
 	TRY(pack_get_uint(m, "id", true, 0, UINT64_MAX, &req->id, err));
@@ -869,8 +870,13 @@ msg_event_decode(struct pack_doc *doc, const void *buf, size_t len, struct msg_e
 
 		TRY(pack_get_uint(m, "job", true, 1, UINT64_MAX, &ev->job, err));
 		TRY(pack_get_str(m, "stream", true, 16, PACK_STR_UTF8, &sname, err));
-		ev->stream = sname.len == 6 && memcmp(sname.ptr, "stderr", 6) == 0 ? STREAM_STDERR
-										    : STREAM_STDOUT;
+		if (sname.len == 6 && memcmp(sname.ptr, "stderr", 6) == 0)
+			ev->stream = STREAM_STDERR;
+		else if (sname.len == 6 && memcmp(sname.ptr, "stdout", 6) == 0)
+			ev->stream = STREAM_STDOUT;
+		else
+			return proto_error_set(err, PROTO_E_BAD_REQUEST,
+			    "field \"stream\" must be \"stdout\" or \"stderr\"");
 		if (d == NULL || d->type != MSGPACK_OBJECT_BIN)
 			return proto_error_set(err, PROTO_E_BAD_REQUEST, "output without binary data");
 		ev->data.ptr = d->via.bin.ptr;

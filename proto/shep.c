@@ -40,6 +40,8 @@ decode_spec(struct pack_doc *doc, const msgpack_object *m, struct shep_spec *s,
 	TRY(pack_get_str_array(doc, m, "env", true, PROTO_ENV_MAX, PROTO_ITEM_MAX,
 	    PROTO_ARG_BYTES_MAX, PACK_STR_NONUL, &s->env, &s->n_env, err));
 	TRY(pack_get_str(m, "cwd", true, PROTO_PATH_MAX, PACK_STR_NONUL | PACK_STR_NONEMPTY, &s->cwd, err));
+	if (s->cwd.ptr[0] != '/')
+		return proto_error_set(err, PROTO_E_BAD_REQUEST, "field \"cwd\" must be an absolute path");
 	TRY(pack_get_str(m, "cgroup", false, PROTO_PATH_MAX, PACK_STR_NONUL, &s->cgroup, err));
 	TRY(pack_get_str(m, "cgroup_rel", false, PROTO_PATH_MAX, PACK_STR_NONUL, &s->cgroup_rel, err));
 	if ((s->cgroup.len > 0) != (s->cgroup_rel.len > 0) ||

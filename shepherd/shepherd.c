@@ -288,7 +288,6 @@ prepare_exec(const struct shep_spec *sp)
 static int
 setup_cgroup(const struct shep_spec *sp)
 {
-	char v[64];
 	int r;
 
 	memcpy(S.cgroup, sp->cgroup.ptr, sp->cgroup.len);
@@ -299,22 +298,15 @@ setup_cgroup(const struct shep_spec *sp)
 		S.cgroup[0] = '\0';
 		return S.cg_dir;
 	}
-	if (sp->mem_bytes > 0) {
-		snprintf(v, sizeof(v), "%llu", (unsigned long long)sp->mem_bytes);
-		if ((r = cgroup_attr_write(S.cg_dir, "memory.max", v)) < 0)
+	{
+		struct cgroup_limits lim = { sp->mem_bytes, sp->pids_max, sp->cpu_millicores };
+		const char *which;
+
+		r = cgroup_set_limits(S.cg_dir, &lim, &which);
+		if (r < 0) {
+			warnx_("cannot set %s: %s", which, strerror(-r));
 			return r;
-		/* no swap: the limit is the job's memory, as users expect */
-		(void)cgroup_attr_write(S.cg_dir, "memory.swap.max", "0");
-	}
-	if (sp->pids_max > 0) {
-		snprintf(v, sizeof(v), "%llu", (unsigned long long)sp->pids_max);
-		if ((r = cgroup_attr_write(S.cg_dir, "pids.max", v)) < 0)
-			return r;
-	}
-	if (sp->cpu_millicores > 0) {
-		snprintf(v, sizeof(v), "%llu 100000", (unsigned long long)sp->cpu_millicores * 100);
-		if ((r = cgroup_attr_write(S.cg_dir, "cpu.max", v)) < 0)
-			return r;
+		}
 	}
 	S.cg_ev = cgroup_events_open(S.cg_dir);
 	return S.cg_ev < 0 ? S.cg_ev : 0;

@@ -166,12 +166,6 @@ check_fork_storm(void)
 	cr_assert_eq(count_marked(H.instance), 0, "processes of the storm survived its stop");
 	/* promptly: TERM ends it well inside the grace (bound generous for slow machines) */
 	cr_assert_lt(now_ms() - t0, 10000);
-	{
-		char *js = status_of("storm");
-
-		cr_assert_gt(json_int(js, "leftovers"), 0, "%s", js);
-		free(js);
-	}
 }
 
 static pid_t
