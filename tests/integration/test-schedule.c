@@ -425,3 +425,66 @@ Test(schedule, stats_report_outcomes_queue_and_latency)
 	cr_assert_not_null(strstr(r.out, "spawn_latency_us:"), "%s", r.out);
 	result_free(&r);
 }
+
+/* ---- limits where the host has the cgroup v2 controllers ---- */
+
+static void
+skip_without(const char *opt, const char *value)
+{
+	struct result r;
+
+	ctl(&H, &r, "spawn", opt, value, "--", "true", NULL);
+	if (r.status != 0) {
+		char why[600];
+
+		snprintf(why, sizeof(why), "%s", r.err);
+		result_free(&r);
+		cr_skip_test("this host cannot enforce %s: %s", opt, why);
+	}
+	result_free(&r);
+}
+
+Test(schedule, the_limits_are_written_into_the_jobs_cgroup)
+{
+	struct result r;
+	const char *script =
+	    "d=$(awk -F: '$1 == \"0\" {print $3}' /proc/self/cgroup); m=$(awk '$3 == \"cgroup2\" {print $2; exit}' /proc/mounts); "
+	    "cat $m$d/memory.max $m$d/pids.max $m$d/cpu.max";
+
+	hd_start(&H, NULL);
+	skip_without("--mem", "64M");
+	skip_without("--pids", "10");
+	skip_without("--cpu", "0.5");
+	ctl(&H, &r, "spawn", "--mem", "64M", "--pids", "10", "--cpu", "0.5", "--", "sh", "-c", script, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "67108864\n10\n50000 100000\n");
+	result_free(&r);
+}
+
+Test(schedule, a_job_over_its_memory_limit_is_reported_oom)
+{
+	struct result r;
+
+	hd_start(&H, NULL);
+	skip_without("--mem", "32M");
+	ctl(&H, &r, "spawn", "-n", "hog", "--mem", "32M", "--", "python3", "-c",
+	    "x = bytearray(256 * 1024 * 1024); print(len(x))", NULL);
+	cr_assert_eq(r.status, 137, "%d %s", r.status, r.err);
+	result_free(&r);
+	ctl(&H, &r, "--json", "status", "hog", NULL);
+	cr_assert_str_eq(json_field(r.out, "reason"), "oom", "%s", r.out);
+	result_free(&r);
+}
+
+Test(schedule, a_job_at_its_pids_limit_cannot_fork_more)
+{
+	struct result r;
+
+	hd_start(&H, NULL);
+	skip_without("--pids", "4");
+	ctl(&H, &r, "spawn", "--pids", "4", "--", "sh", "-c",
+	    "for i in 1 2 3 4 5 6; do sleep 2 & done 2>/dev/null; jobs -p | wc -l", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_lt(atoi(r.out), 6, "all 6 sleeps started under pids.max 4: %s", r.out);
+	result_free(&r);
+}

@@ -18,7 +18,8 @@ static char dir[64];
 static int dfd = -1;
 
 static const char *files[] = { "cgroup.events", "memory.events", "memory.max", "cgroup.procs",
-	"empty" };
+	"empty", "pids.max", "cpu.max", "memory.swap.max", "cgroup.controllers",
+	"cgroup.subtree_control" };
 
 static void
 put_file(const char *name, const char *content)
@@ -277,4 +278,87 @@ Test(cgroup, host_probe_is_self_consistent)
 		/* the mount maps to the root of the hierarchy */
 		cr_assert_str_eq(cgroup_relpath(&h, h.mount), "/");
 	}
+}
+
+/* ---- limits and controllers ---- */
+
+Test(cgroup, set_limits_writes_each_limit_in_the_kernels_format)
+{
+	struct cgroup_limits lim = { .mem_bytes = 104857600, .pids_max = 10, .cpu_millicores = 1500 };
+	const char *failed = "x";
+	char buf[64];
+
+	put_file("pids.max", "max\n");
+	put_file("cpu.max", "max 100000\n");
+	cr_assert_eq(cgroup_set_limits(dfd, &lim, &failed), 0);
+	cr_assert_null(failed);
+	get_file("memory.max", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "104857600");
+	get_file("pids.max", buf, sizeof(buf));
+	cr_assert(strncmp(buf, "10", 2) == 0, "pids.max holds %s", buf); /* written at offset 0, like the kernel file */
+}
+
+Test(cgroup, set_limits_uses_a_100ms_period_for_cpu)
+{
+	struct cgroup_limits lim = { .cpu_millicores = 250 };
+	const char *failed;
+	char buf[64];
+
+	put_file("cpu.max", "");
+	cr_assert_eq(cgroup_set_limits(dfd, &lim, &failed), 0);
+	get_file("cpu.max", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "25000 100000");
+}
+
+Test(cgroup, set_limits_names_the_file_that_failed)
+{
+	struct cgroup_limits lim = { .pids_max = 5 };
+	const char *failed = NULL;
+
+	/* no pids.max: the controller is not enabled for this cgroup */
+	cr_assert_eq(cgroup_set_limits(dfd, &lim, &failed), -ENOENT);
+	cr_assert_str_eq(failed, "pids.max");
+}
+
+Test(cgroup, set_limits_without_limits_writes_nothing)
+{
+	struct cgroup_limits lim = { 0 };
+	const char *failed;
+	char buf[64];
+
+	cr_assert_eq(cgroup_set_limits(dfd, &lim, &failed), 0);
+	get_file("memory.max", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "max\n");
+}
+
+Test(cgroup, enable_controllers_asks_only_for_what_is_offered)
+{
+	char enabled[64];
+
+	put_file("cgroup.controllers", "cpuset io memory hugetlb\n");
+	put_file("cgroup.subtree_control", "");
+	cr_assert_eq(cgroup_enable_controllers(dfd, "memory pids cpu", enabled, sizeof(enabled)), 0);
+	/* one write, "+memory": "cpu" is not "cpuset", pids is not offered */
+	cr_assert_str_eq(enabled, "+memory");
+}
+
+Test(cgroup, enable_controllers_with_nothing_offered_writes_nothing)
+{
+	char enabled[64];
+
+	put_file("cgroup.controllers", "hugetlb\n");
+	put_file("cgroup.subtree_control", "");
+	cr_assert_eq(cgroup_enable_controllers(dfd, "memory pids cpu", enabled, sizeof(enabled)), 0);
+	cr_assert_str_eq(enabled, "");
+}
+
+Test(cgroup, word_in_matches_whole_words_only)
+{
+	cr_assert(cgroup_word_in("cpuset cpu io", "cpu"));
+	cr_assert(cgroup_word_in("cpu", "cpu"));
+	cr_assert(cgroup_word_in("memory pids\n", "pids"));
+	cr_assert_not(cgroup_word_in("cpuset io", "cpu"));
+	cr_assert_not(cgroup_word_in("mycpu", "cpu"));
+	cr_assert_not(cgroup_word_in("", "cpu"));
+	cr_assert_not(cgroup_word_in("cpu", ""));
 }
