@@ -228,5 +228,5 @@ loop_run_once(struct loop *loop, int timeout_ms)
 			src->cb(src, ev->events);
 	}
 	loop->batch_len = loop->batch_pos = 0;
-	return 0;
+	return n;
 }

@@ -57,7 +57,7 @@ void loop_timer_arm(struct loop *loop, struct loop_timer *timer, uint64_t deadli
 void loop_timer_disarm(struct loop *loop, struct loop_timer *timer);
 size_t loop_timer_count(const struct loop *loop);
 
-/* Wait (up to timeout_ms, -1 = forever) and dispatch one batch.  0 or -errno. */
+/* Wait (up to timeout_ms, -1 = forever) and dispatch one batch: the number of events, or -errno. */
 int loop_run_once(struct loop *loop, int timeout_ms);
 
 #endif

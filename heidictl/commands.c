@@ -739,7 +739,14 @@ cmd_version(int argc, char **argv)
 	simple_opts("version", argc, argv, help, "+h", NULL, NULL, NULL);
 	if (optind < argc)
 		usage_error("version", "unexpected argument '%s'", argv[optind]);
-	if (ctl_connect(&c, false, why, sizeof(why)) < 0)
+	if (ctl_connect(&c, false, why, sizeof(why)) == 0) {
+		uint64_t id = client_next_id(c);
+		struct msg_event ev;
+
+		msg_encode_simple(client_outbuf(c), MSG_VERSION, id);
+		if (ctl_call(c, id, &ev) < 0)
+			c = client_free(c);
+	} else
 		c = NULL;
 	if (ctl.json) {
 		printf("{\"client\":\"heidictl %s\",\"protocol\":%d,\"server\":", HEIDI_VERSION,
@@ -752,7 +759,8 @@ cmd_version(int argc, char **argv)
 	} else {
 		printf("heidictl %s (protocol %d)\n", HEIDI_VERSION, PROTO_VERSION);
 		if (c != NULL)
-			printf("%s (pid %lld)\n", c->server, (long long)c->server_pid);
+			printf("%s (pid %lld, protocol %llu)\n", c->server, (long long)c->server_pid,
+			    (unsigned long long)c->server_version);
 		else
 			printf("heidid: not running\n");
 	}

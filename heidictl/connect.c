@@ -142,7 +142,8 @@ ctl_connect(struct client **cp, bool autostart_ok, char *why, size_t whylen)
 		snprintf(why, whylen, "the socket path is too long (at most 107 bytes)");
 		return -ENAMETOOLONG;
 	}
-	r = client_connect(cp, ctl.socket, "heidictl/" HEIDI_VERSION, &err);
+	/* the hello goes out with the first request: one round trip */
+	r = client_connect_pipelined(cp, ctl.socket, "heidictl/" HEIDI_VERSION, &err);
 	if (r == 0)
 		return 0;
 	if ((r != -ENOENT && r != -ECONNREFUSED) || !autostart_ok ||
@@ -155,7 +156,7 @@ ctl_connect(struct client **cp, bool autostart_ok, char *why, size_t whylen)
 		char swhy[512];
 		int ar = autostart(swhy, sizeof(swhy));
 
-		r = client_connect(cp, ctl.socket, "heidictl/" HEIDI_VERSION, &err);
+		r = client_connect_pipelined(cp, ctl.socket, "heidictl/" HEIDI_VERSION, &err);
 		if (r == 0)
 			return 0;
 		snprintf(why, whylen, "%s", ar < 0 ? swhy : err.message);

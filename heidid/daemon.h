@@ -164,10 +164,12 @@ struct job {
 
 struct shepherd {
 	LIST_ENTRY(shepherd) entry;
+	LIST_ENTRY(shepherd) pool_entry; /* idle, waiting for a spec */
 	struct loop_source src;
 	int chan;
 	pid_t pid;
 	bool reaped;
+	bool pooled;
 	struct job *job;
 };
 
@@ -216,6 +218,7 @@ struct config {
 	size_t keep;
 	uint64_t pipe_size;
 	uint64_t default_grace_ms;
+	size_t pool_size;
 	int notify_fd;
 };
 
@@ -231,6 +234,9 @@ struct daemon {
 	LIST_HEAD(, conn) conns;
 	size_t n_conns;
 	LIST_HEAD(, shepherd) shepherds;
+	LIST_HEAD(, shepherd) pool;
+	size_t n_pool;
+	bool pool_failed;      /* stop refilling until a job ends */
 	struct job_tree jobs;
 	TAILQ_HEAD(, job) done_jobs;
 	size_t n_jobs, n_done;
@@ -267,6 +273,14 @@ int jobs_input(struct job *job, struct conn *c, uint64_t req_id, const void *dat
     bool eof, struct proto_error *err);
 void jobs_resume_relay(struct job *job);
 void jobs_reap(void);
+/*
+ * Keep --shepherd-pool idle shepherds ready.  posix_spawn blocks heidid
+ * until the new shepherd execs, so the pool is refilled one shepherd at a
+ * time, only when no event is pending: never on a job's critical path.
+ */
+bool jobs_pool_wants(void);
+void jobs_pool_fill(void);
+void jobs_pool_drain(void);
 void jobs_shutdown_begin(uint64_t grace_ms);
 void jobs_shutdown_expire(void);
 void jobs_evict(void);

@@ -418,8 +418,19 @@ shepherd_maybe_free(struct shepherd *sh)
 }
 
 static void
+pool_remove(struct shepherd *sh)
+{
+	if (!sh->pooled)
+		return;
+	LIST_REMOVE(sh, pool_entry);
+	sh->pooled = false;
+	D->n_pool--;
+}
+
+static void
 shepherd_close_channel(struct shepherd *sh)
 {
+	pool_remove(sh);
 	loop_remove(D->loop, &sh->src);
 	sh->chan = fd_close(sh->chan);
 }
@@ -887,8 +898,12 @@ job_spawn(struct job *job)
 			    "job %llu: no log (%s: %s); its output is relayed but not kept",
 			    (unsigned long long)job->id, dir, strerror(-r));
 	}
-	r = shepherd_spawn(&sh);
-	if (r < 0) {
+	/* a warm shepherd from the pool takes the spec at once */
+	while ((sh = LIST_FIRST(&D->pool)) != NULL && (sh->reaped || sh->chan < 0))
+		shepherd_close_channel(sh);
+	if (sh != NULL)
+		pool_remove(sh);
+	else if ((r = shepherd_spawn(&sh)) < 0) {
 		job_start_failed(job, -r, "shepherd");
 		return;
 	}
@@ -987,6 +1002,7 @@ job_finish(struct job *job)
 		    (unsigned long long)job->id, job->cgroup);
 	if (job->sched_started)
 		sched_done(&D->sched);
+	D->pool_failed = false;
 	if (job->log != NULL) {
 		joblog_finish(job->log);
 		job->log_dropped = joblog_dropped(job->log);
@@ -1100,6 +1116,46 @@ jobs_spawner_gone(struct job *job)
 		jobs_resume_relay(job);
 }
 
+/* ---- the warm pool ---- */
+
+bool
+jobs_pool_wants(void)
+{
+	return D->n_pool < D->cfg.pool_size && !D->pool_failed && !D->shutting_down;
+}
+
+/* Start one more idle shepherd (call when nothing else is pending: spawning blocks). */
+void
+jobs_pool_fill(void)
+{
+	if (jobs_pool_wants()) {
+		struct shepherd *sh;
+		int r = shepherd_spawn(&sh);
+
+		if (r < 0) {
+			log_msg_rl(&job_rl, LOG_LVL_WARN, "cannot start a pool shepherd: %s (retried when a job ends)",
+			    strerror(-r));
+			D->pool_failed = true;
+			return;
+		}
+		LIST_INSERT_HEAD(&D->pool, sh, pool_entry);
+		sh->pooled = true;
+		D->n_pool++;
+	}
+}
+
+void
+jobs_pool_drain(void)
+{
+	struct shepherd *sh;
+
+	/* an idle shepherd exits when its channel closes */
+	while ((sh = LIST_FIRST(&D->pool)) != NULL) {
+		shepherd_close_channel(sh);
+		shepherd_maybe_free(sh);
+	}
+}
+
 /* ---- children: shepherds and orphans ---- */
 
 static int
@@ -1159,6 +1215,7 @@ jobs_shutdown_begin(uint64_t grace_ms)
 	if (D->shutting_down)
 		return;
 	D->shutting_down = true;
+	jobs_pool_drain();
 	log_info("shutting down: %zu jobs running, %zu queued (grace %llums)", D->sched.n_running,
 	    D->sched.n_queued, (unsigned long long)grace_ms);
 	server_close_listener();

@@ -42,6 +42,7 @@ usage(FILE *f)
 	    "usage: heidid [-f] [-s SOCKET] [--state-dir DIR] [--max-running N] [--queue-cap N]\n"
 	    "              [--max-spawn-rate N] [--cgroup auto|none|PATH] [--shepherd PATH]\n"
 	    "              [--grace DUR] [--keep N] [--log-max SIZE] [--pipe-size SIZE]\n"
+	    "              [--shepherd-pool N]\n"
 	    "              [--log-level LEVEL] [--log-file PATH]\n"
 	    "\n"
 	    "Runs in the foreground (heidictl starts it in the background on demand).\n"
@@ -61,6 +62,7 @@ usage(FILE *f)
 	    "      --keep N          finished jobs to remember (default 1000)\n"
 	    "      --log-max SIZE    output kept per job (default 64M)\n"
 	    "      --pipe-size SIZE  size of job output pipes (default: the kernel's)\n"
+	    "      --shepherd-pool N idle shepherds kept ready for the next jobs (default 2)\n"
 	    "      --log-level L     error, warn, info (default) or debug\n"
 	    "      --log-file PATH   log here instead of stderr (reopened on SIGHUP)\n"
 	    "  -h, --help            this text\n"
@@ -153,7 +155,7 @@ parse_args(int argc, char **argv)
 {
 	enum {
 		OPT_STATE = 256, OPT_MAXRUN, OPT_QCAP, OPT_RATE, OPT_CGROUP, OPT_SHEPHERD, OPT_GRACE,
-		OPT_KEEP, OPT_LOGMAX, OPT_PIPE, OPT_LOGLEVEL, OPT_LOGFILE, OPT_NOTIFY,
+		OPT_KEEP, OPT_LOGMAX, OPT_PIPE, OPT_LOGLEVEL, OPT_LOGFILE, OPT_NOTIFY, OPT_POOL,
 	};
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -171,6 +173,7 @@ parse_args(int argc, char **argv)
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "log-file", required_argument, NULL, OPT_LOGFILE },
 		{ "notify-fd", required_argument, NULL, OPT_NOTIFY },
+		{ "shepherd-pool", required_argument, NULL, OPT_POOL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -187,6 +190,7 @@ parse_args(int argc, char **argv)
 	cfg->log_max = 64ULL << 20;
 	cfg->default_grace_ms = 10000;
 	cfg->notify_fd = -1;
+	cfg->pool_size = 2;
 	strlcpy(cfg->cgroup_opt, "auto", sizeof(cfg->cgroup_opt));
 	while ((c = getopt_long(argc, argv, "fs:hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -246,6 +250,9 @@ parse_args(int argc, char **argv)
 			break;
 		case OPT_LOGFILE:
 			strlcpy(cfg->log_file, optarg, sizeof(cfg->log_file));
+			break;
+		case OPT_POOL:
+			cfg->pool_size = parse_count("--shepherd-pool", optarg, 0, 1000);
 			break;
 		case OPT_NOTIFY:
 			cfg->notify_fd = (int)parse_count("--notify-fd", optarg, 3, 65535);
@@ -371,6 +378,7 @@ main(int argc, char **argv)
 	D->listen_fd = D->lock_fd = -1;
 	LIST_INIT(&D->conns);
 	LIST_INIT(&D->shepherds);
+	LIST_INIT(&D->pool);
 	RB_INIT(&D->jobs);
 	TAILQ_INIT(&D->done_jobs);
 	D->next_id = 1;
@@ -412,11 +420,16 @@ main(int argc, char **argv)
 	}
 
 	while (!D->quit) {
-		r = loop_run_once(D->loop, -1);
+		/* with the pool to refill, only look for work; refill when there is none */
+		bool refill = jobs_pool_wants();
+
+		r = loop_run_once(D->loop, refill ? 0 : -1);
 		if (r < 0)
 			fatalx("event loop: %s", strerror(-r));
 		jobs_schedule();
 		server_reap_dead();
+		if (refill && r == 0)
+			jobs_pool_fill();
 	}
 
 	conn_flush_all();

@@ -86,6 +86,17 @@ client_fill(struct client *c)
 	return frame_reader_fill(&c->rd, c->fd);
 }
 
+static void copy_field(const msgpack_object *m, const char *key, char *buf, size_t len);
+
+static void
+hello_record(struct client *c, const struct msg_event *ev)
+{
+	pack_get_uint(ev->map, "version", false, 0, UINT64_MAX, &c->server_version, NULL);
+	pack_get_int(ev->map, "pid", false, 0, INT32_MAX, &c->server_pid, NULL);
+	copy_field(ev->map, "server", c->server, sizeof(c->server));
+	copy_field(ev->map, "instance", c->instance, sizeof(c->instance));
+}
+
 int
 client_next(struct client *c, struct msg_event *ev, struct proto_error *err)
 {
@@ -109,7 +120,15 @@ client_next(struct client *c, struct msg_event *ev, struct proto_error *err)
 	pack_doc_init(&c->doc);
 	c->have_doc = true;
 	r = msg_event_decode(&c->doc, p, len, ev, err);
-	return r < 0 ? -EBADMSG : 0;
+	if (r < 0)
+		return -EBADMSG;
+	if (c->hello_id != 0 && ev->id == c->hello_id && ev->type == MSG_HELLO) {
+		/* the pipelined hello's answer: note it, pass on to the next message */
+		hello_record(c, ev);
+		c->hello_id = 0;
+		return client_next(c, ev, err);
+	}
+	return 0;
 }
 
 int
@@ -150,8 +169,8 @@ client_wait_reply(struct client *c, uint64_t id, struct msg_event *ev, struct pr
 		if ((ev->type == MSG_OK || ev->type == MSG_ERROR || ev->type == MSG_HELLO) &&
 		    ev->id == id)
 			return 0;
-		if (ev->type == MSG_ERROR && ev->id == 0)
-			return 0; /* a connection-level error */
+		if (ev->type == MSG_ERROR && (ev->id == 0 || ev->id == c->hello_id))
+			return 0; /* a connection-level error, or the hello refused */
 	}
 }
 
@@ -203,10 +222,31 @@ client_connect(struct client **cp, const char *path, const char *client_name,
 		client_free(c);
 		return r;
 	}
-	pack_get_uint(ev.map, "version", false, 0, UINT64_MAX, &c->server_version, NULL);
-	pack_get_int(ev.map, "pid", false, 0, INT32_MAX, &c->server_pid, NULL);
-	copy_field(ev.map, "server", c->server, sizeof(c->server));
-	copy_field(ev.map, "instance", c->instance, sizeof(c->instance));
+	hello_record(c, &ev);
+	*cp = c;
+	return 0;
+}
+
+int
+client_connect_pipelined(struct client **cp, const char *path, const char *client_name,
+    struct proto_error *err)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return proto_error_set(err, "no_memory", "out of memory"), -ENOMEM;
+	frame_reader_init(&c->rd, FRAME_MAX);
+	pack_buf_init(&c->out);
+	c->fd = sock_connect_unix(path);
+	if (c->fd < 0) {
+		int r = c->fd;
+
+		proto_error_set(err, "connect", "cannot connect to %s: %s", path, strerror(-r));
+		client_free(c);
+		return r;
+	}
+	c->hello_id = client_next_id(c);
+	msg_encode_hello(&c->out, c->hello_id, client_name);
 	*cp = c;
 	return 0;
 }

@@ -29,6 +29,7 @@ struct client {
 	int64_t server_pid;
 	char server[64];
 	char instance[32];
+	uint64_t hello_id;  /* the hello's reply is still to come (pipelined) */
 };
 
 /*
@@ -40,6 +41,13 @@ int client_socket_path(const char *explicit_path, char *buf, size_t len);
 
 /* Connect and exchange hellos.  0, or -errno with err set (code "connect" or the server's). */
 int client_connect(struct client **cp, const char *path, const char *client_name,
+    struct proto_error *err);
+/*
+ * Connect and queue the hello without waiting for its reply: it goes out
+ * with the first request, saving a round trip.  The hello's reply (or a
+ * refusal, returned as an error event) is handled by the next receive.
+ */
+int client_connect_pipelined(struct client **cp, const char *path, const char *client_name,
     struct proto_error *err);
 struct client *client_free(struct client *c);
 

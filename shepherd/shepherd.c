@@ -89,6 +89,7 @@ static struct {
 	uint64_t start_ns, timeout_at, kill_at, rescan_at;
 	enum phase phase;
 	bool leader_exited;    /* reaped: its status is in leader_status */
+	bool leader_just_exited;
 	int leader_status;
 	const char *reason; /* first cause, if not the leader's own exit */
 	struct exec_fail fail;
@@ -454,8 +455,6 @@ stop_begin(uint64_t grace_ms, const char *reason)
 		tree_kill();
 }
 
-static void leader_gone(void);
-
 /* Reap every exited child; true when none is left (ECHILD). */
 static bool
 reap_children(void)
@@ -467,7 +466,7 @@ reap_children(void)
 		if (pid == S.leader && !S.leader_exited) {
 			S.leader_exited = true;
 			S.leader_status = status;
-			leader_gone();
+			S.leader_just_exited = true;
 			continue;
 		}
 		if (pid > 0)
@@ -479,17 +478,37 @@ reap_children(void)
 static bool
 tree_empty(void)
 {
+	int populated;
+
 	if (!reap_children())
 		return false;
-	if (S.cg_ev >= 0 && cgroup_events_populated(S.cg_ev) != 0)
-		return false;
-	return true;
+	if (S.cg_ev < 0)
+		return true;
+	populated = cgroup_events_populated(S.cg_ev);
+	if (populated < 0) {
+		/*
+		 * The leaf is gone (a sweep removed it: ENODEV) or unreadable.
+		 * rmdir succeeds only on an empty cgroup, and our own tree is
+		 * known empty (ECHILD): stop watching a file that only errors.
+		 */
+		warnx_("cgroup.events of %s unreadable (%s); relying on the process tree",
+		    S.cgroup, strerror(-populated));
+		S.cg_ev = fd_close(S.cg_ev);
+		return true;
+	}
+	return populated == 0;
 }
 
-/* The leader is reaped: what is left now is a leftover.  Count it, stop it. */
+/*
+ * The leader is reaped: what is left now is a leftover.  Nothing left is
+ * the common case and costs no /proc scan; otherwise count and stop it.
+ */
 static void
 leader_gone(void)
 {
+	S.leader_just_exited = false;
+	if (tree_empty())
+		return;
 	if (S.phase == PH_RUNNING)
 		stop_begin(S.grace_ms, NULL);
 	else
@@ -813,6 +832,8 @@ main(void)
 		nfds_t n = 0;
 		int i_chan = -1, i_pid = -1, i_stat = -1, i_ev = -1;
 
+		if (S.leader_just_exited)
+			leader_gone();
 		if (S.leader_exited && S.status_rd < 0 && tree_empty())
 			break;
 		timer_update();

@@ -234,7 +234,7 @@ check_sweep_after_total_loss(void)
 	/* freeze heidid so it cannot react, kill every shepherd, then heidid */
 	kill(H.pid, SIGSTOP);
 	n = children_of(H.pid, sheps, 16);
-	cr_assert_eq(n, 3, "expected 3 shepherds, found %d", n);
+	cr_assert_geq(n, 3, "expected 3 shepherds (and the idle pool), found %d", n);
 	for (int i = 0; i < n; i++)
 		kill(sheps[i], SIGKILL);
 	for (int i = 0; i < n; i++)
@@ -579,5 +579,33 @@ Test(pgroup, doctor_reports_the_host_and_a_fix_for_what_is_missing)
 	ctl(&H, &r, "doctor", NULL);
 	cr_assert_eq(r.status, 0);
 	cr_assert_not_null(strstr(r.out, "containment"));
+	result_free(&r);
+}
+
+Test(cgroup, a_shepherd_whose_leaf_was_swept_still_finishes_and_exits)
+{
+	struct result r;
+	pid_t shep, leader;
+	char dir[256];
+	char *js;
+
+	spawn_d("swept", "exec sleep 1000");
+	wait_running(&H, "swept");
+	js = status_of("swept");
+	leader = (pid_t)json_int(js, "pid");
+	free(js);
+	shep = ppid_of(leader);
+	/* freeze the shepherd, lose heidid, let the next heidid sweep the leaf away */
+	kill(shep, SIGSTOP);
+	kill(H.pid, SIGKILL);
+	hd_wait(&H, 10000);
+	snprintf(dir, sizeof(dir), "%s", H.dir);
+	hd_start_in(&H, dir, (const char *const[]){ "--max-running", "32", NULL });
+	cr_assert(wait_pid_gone(leader, 5000), "the sweep missed the job");
+	kill(shep, SIGCONT);
+	/* it finds its channel closed and its leaf gone: it must exit, not spin */
+	cr_assert(wait_pid_gone(shep, 5000), "the shepherd %d did not exit", shep);
+	ctl(&H, &r, "--json", "status", "swept", NULL);
+	cr_assert_str_eq(json_field(r.out, "reason"), "daemon_lost");
 	result_free(&r);
 }

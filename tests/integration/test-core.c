@@ -556,12 +556,20 @@ Test(core, sigkill_of_heidid_takes_every_job_tree_with_it)
 		pidfile[strlen(pidfile) - 1] = 'b';
 		pids[2 * i + 1] = read_pid_file(pidfile, 10000);
 	}
-	kill(H.pid, SIGKILL);
-	cr_assert_eq(hd_wait(&H, 10000), 128 + SIGKILL);
-	/* "within a second"; the bound is generous so a slow machine cannot fail it */
-	for (int i = 0; i < 6; i++)
-		cr_assert(wait_pid_gone(pids[i], 5000), "job process %d survived heidid's death", pids[i]);
-	cr_assert(wait_no_marked(H.instance, 5000));
+	{
+		pid_t sheps[16];
+		int n = children_of(H.pid, sheps, 16);
+
+		kill(H.pid, SIGKILL);
+		cr_assert_eq(hd_wait(&H, 10000), 128 + SIGKILL);
+		/* "within a second"; the bound is generous so a slow machine cannot fail it */
+		for (int i = 0; i < 6; i++)
+			cr_assert(wait_pid_gone(pids[i], 5000), "job process %d survived heidid's death", pids[i]);
+		cr_assert(wait_no_marked(H.instance, 5000));
+		/* and the shepherds (pooled ones too) exit once their work is done */
+		for (int i = 0; i < n; i++)
+			cr_assert(wait_pid_gone(sheps[i], 5000), "shepherd %d outlived heidid", sheps[i]);
+	}
 }
 
 Test(core, sigkill_of_a_shepherd_kills_its_job_and_reports_shepherd_lost)

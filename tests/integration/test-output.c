@@ -376,13 +376,20 @@ Test(output, a_job_running_when_heidid_died_is_reported_daemon_lost)
 	struct result r;
 	char dir[256];
 
+	pid_t shep;
+
 	ctl(&H, &r, "spawn", "-d", "-n", "victim", "--", "sleep", "1000", NULL);
 	result_free(&r);
 	wait_running(&H, "victim");
+	ctl(&H, &r, "--json", "status", "victim", NULL);
+	shep = ppid_of((pid_t)json_int(r.out, "pid"));
+	result_free(&r);
 	kill(H.pid, SIGKILL);
 	hd_wait(&H, 10000);
 	snprintf(dir, sizeof(dir), "%s", H.dir);
+	/* restart at once: the sweep may remove the leaf while the old shepherd still works */
 	hd_start_in(&H, dir, NULL);
+	cr_assert(wait_pid_gone(shep, 5000), "the old shepherd %d did not exit", shep);
 	ctl(&H, &r, "--json", "status", "victim", NULL);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(json_field(r.out, "state"), "done");

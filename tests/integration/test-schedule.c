@@ -358,7 +358,7 @@ Test(schedule, an_idle_heidid_and_its_shepherds_use_no_cpu, .timeout = 120)
 	wait_running(&H, "20");
 	msleep(500);
 	n = children_of(H.pid, sheps, 32);
-	cr_assert_eq(n, 20, "%d shepherds", n);
+	cr_assert_geq(n, 20, "%d shepherds (20 jobs and the idle pool)", n);
 	hd0 = cpu_ticks(H.pid);
 	for (int i = 0; i < n; i++)
 		sh0 += cpu_ticks(sheps[i]);

@@ -85,16 +85,33 @@ Test(loop, dispatches_readable_source_with_container_of, .timeout = 30)
 	pipe_src_open(&p);
 	cr_assert_eq(loop_add(L, &p.src, p.rd, EPOLLIN, count_cb), 0);
 	cr_assert(loop_source_active(&p.src));
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(p.calls, 0, "dispatched without an event");
 	make_readable(&p);
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	cr_assert_eq(p.calls, 1);
 	cr_assert(p.last & EPOLLIN);
 	/* level-triggered: still readable, dispatched again */
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	cr_assert_eq(p.calls, 2);
 	pipe_src_close(&p);
+}
+
+Test(loop, run_once_returns_the_number_of_events_dispatched, .timeout = 30)
+{
+	struct pipe_src a, b;
+
+	pipe_src_open(&a);
+	pipe_src_open(&b);
+	cr_assert_eq(loop_add(L, &a.src, a.rd, EPOLLIN, count_cb), 0);
+	cr_assert_eq(loop_add(L, &b.src, b.rd, EPOLLIN, count_cb), 0);
+	/* nothing pending: a zero timeout returns 0 at once (heidid refills its pool then) */
+	cr_assert_eq(loop_run_once(L, 0), 0);
+	make_readable(&a);
+	make_readable(&b);
+	cr_assert_eq(loop_run_once(L, 1000), 2);
+	pipe_src_close(&a);
+	pipe_src_close(&b);
 }
 
 Test(loop, add_rejects_bad_fd)
@@ -113,14 +130,14 @@ Test(loop, modify_switches_interest, .timeout = 30)
 	pipe_src_open(&p);
 	/* the write end of an empty pipe is writable */
 	cr_assert_eq(loop_add(L, &p.src, p.wr, EPOLLIN, count_cb), 0);
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(p.calls, 0);
 	cr_assert_eq(loop_modify(L, &p.src, EPOLLOUT), 0);
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	cr_assert_eq(p.calls, 1);
 	cr_assert(p.last & EPOLLOUT);
 	cr_assert_eq(loop_modify(L, &p.src, EPOLLIN), 0);
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(p.calls, 1);
 	pipe_src_close(&p);
 }
@@ -134,13 +151,13 @@ Test(loop, removed_source_is_not_dispatched, .timeout = 30)
 	make_readable(&p);
 	loop_remove(L, &p.src);
 	cr_assert_not(loop_source_active(&p.src));
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(p.calls, 0);
 	/* removing twice is a no-op, and the source can be added again */
 	loop_remove(L, &p.src);
 	cr_assert_eq(loop_modify(L, &p.src, EPOLLIN), -EINVAL);
 	cr_assert_eq(loop_add(L, &p.src, p.rd, EPOLLIN, count_cb), 0);
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	cr_assert_eq(p.calls, 1);
 	pipe_src_close(&p);
 }
@@ -161,10 +178,10 @@ Test(loop, source_may_remove_itself_during_dispatch, .timeout = 30)
 	pipe_src_open(&p);
 	cr_assert_eq(loop_add(L, &p.src, p.rd, EPOLLIN, remove_self_cb), 0);
 	make_readable(&p);
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	cr_assert_eq(p.calls, 1);
 	cr_assert_not(loop_source_active(&p.src));
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(p.calls, 1);
 	pipe_src_close(&p);
 }
@@ -209,12 +226,12 @@ Test(loop, removing_a_source_drops_its_pending_event_in_the_same_batch, .timeout
 	/* both readable before the wait: one batch holds both events */
 	make_readable(&a);
 	make_readable(&b);
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	/* whichever ran first removed the other */
 	cr_assert_eq(a.calls + b.calls, 1, "a %d, b %d", a.calls, b.calls);
 	cr_assert_not(a.removed_early);
 	cr_assert_not(b.removed_early);
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_not(a.removed_early);
 	cr_assert_not(b.removed_early);
 	cr_assert_eq(a.calls + b.calls, 2, "the survivor is still dispatched");
@@ -252,7 +269,7 @@ Test(loop, removing_many_pending_sources_from_one_callback, .timeout = 30)
 		cr_assert_eq(loop_add(L, &many[i].src, many[i].rd, EPOLLIN, remove_all_cb), 0);
 		make_readable(&many[i]);
 	}
-	cr_assert_eq(loop_run_once(L, 1000), 0);
+	cr_assert_geq(loop_run_once(L, 1000), 0);
 	for (size_t i = 0; i < 16; i++) {
 		total += many[i].calls;
 		cr_assert_not(many[i].removed_early, "source %zu dispatched after removal", i);
@@ -291,7 +308,7 @@ static void
 run_until_fired(int n)
 {
 	for (int i = 0; i < 100 && n_order < n; i++)
-		cr_assert_eq(loop_run_once(L, 1000), 0);
+		cr_assert_geq(loop_run_once(L, 1000), 0);
 	cr_assert_eq(n_order, n, "%d timers fired, want %d", n_order, n);
 }
 
@@ -360,7 +377,7 @@ Test(loop, future_timer_waits_for_its_deadline, .timeout = 30)
 	cr_assert_geq(a.fired_at, start + 20 * NSEC_PER_MSEC, "fired early");
 	cr_assert_eq(loop_timer_count(L), 1);
 	/* the far timer does not fire in a short wait */
-	cr_assert_eq(loop_run_once(L, 10), 0);
+	cr_assert_geq(loop_run_once(L, 10), 0);
 	cr_assert_eq(n_order, 1);
 	loop_timer_disarm(L, &b.t);
 }
@@ -404,7 +421,7 @@ Test(loop, disarmed_timer_does_not_fire, .timeout = 30)
 	cr_assert_eq(loop_timer_count(L), 1);
 	run_until_fired(1);
 	cr_assert_eq(order[0], 2);
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(n_order, 1);
 	cr_assert_eq(loop_timer_count(L), 0);
 }
@@ -522,7 +539,7 @@ Test(loop, timerfd_is_disarmed_when_no_timer_is_pending, .timeout = 30)
 	cr_assert_eq(loop_timer_count(L), 0);
 	cr_assert_not(timerfd_armed(tfd));
 	/* an idle loop does not wake up: nothing to dispatch */
-	cr_assert_eq(loop_run_once(L, 0), 0);
+	cr_assert_geq(loop_run_once(L, 0), 0);
 	cr_assert_eq(n_order, 1);
 }
 
