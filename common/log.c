@@ -81,6 +81,8 @@ log_set_file(const char *path)
 	return log_reopen();
 }
 
+static void log_vwrite(enum log_level level, const char *fmt, va_list ap) _printf_(2, 0);
+
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {

@@ -163,6 +163,10 @@ fmt_job_json(FILE *f, const struct job_info *ji)
 		fmt_json_str(f, ji->argv[i].ptr, ji->argv[i].len);
 	}
 	fputc(']', f);
+	if (ji->argv_truncated) {
+		json_key(f, "argv_truncated", &first);
+		fputs("true", f);
+	}
 	json_key(f, "cwd", &first);
 	fmt_json_str(f, ji->cwd.ptr, ji->cwd.len);
 	json_cstr(f, "containment", ji->containment, &first);
@@ -243,6 +247,8 @@ fmt_argv(const struct job_info *ji, char *buf, size_t len)
 			buf[o++] = '\'';
 		buf[o] = '\0';
 	}
+	if (ji->argv_truncated && o + 4 < len)
+		strcpy(buf + o, " ...");
 }
 
 static void

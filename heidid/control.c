@@ -55,8 +55,6 @@ watch_free(struct watch *w)
 		free(w->group->ids);
 		free(w->group);
 	}
-	if (job->stdin_conn == w->conn)
-		jobs_stdin_conn_gone(job, w->conn);
 	if (w->kind == WATCH_FOLLOW) {
 		joblog_reader_deinit(&w->rd);
 		joblog_free(w->own_log);
@@ -106,6 +104,36 @@ reply_record(struct conn *c, uint64_t id, const struct job *job)
 	pack_buf_deinit(&b);
 }
 
+#define LIST_ARGV_MAX 1024 /* bytes of argv per record in ps/wait replies */
+
+/* A record for a list: a long command line is cut (status has it whole). */
+static void
+pack_list_record(msgpack_packer *pk, const struct job *job)
+{
+	struct proto_bytes shortv[64];
+	struct job_info ji;
+	size_t total = 0, n = 0;
+
+	jobs_fill_info(job, &ji);
+	for (size_t i = 0; i < ji.n_argv; i++)
+		total += ji.argv[i].len;
+	if (total > LIST_ARGV_MAX || ji.n_argv > 64) {
+		size_t left = LIST_ARGV_MAX;
+
+		for (size_t i = 0; i < ji.n_argv && i < 64 && left > 0; i++) {
+			shortv[n] = ji.argv[i];
+			if (shortv[n].len > left)
+				shortv[n].len = left; /* a cut item may end mid-character: bytes */
+			left -= shortv[n].len;
+			n++;
+		}
+		ji.argv = shortv;
+		ji.n_argv = n;
+		ji.argv_truncated = true;
+	}
+	msg_pack_job_info(pk, &ji);
+}
+
 static void
 reply_records(struct conn *c, uint64_t id, struct job **jobs, size_t n)
 {
@@ -117,7 +145,7 @@ reply_records(struct conn *c, uint64_t id, struct job **jobs, size_t n)
 	pack_key(&b.pk, "records");
 	msgpack_pack_array(&b.pk, n);
 	for (size_t i = 0; i < n; i++)
-		pack_record(&b.pk, jobs[i]);
+		pack_list_record(&b.pk, jobs[i]);
 	msg_frame_end(&b, &f);
 	conn_send_buf(c, &b);
 	pack_buf_deinit(&b);
@@ -262,6 +290,23 @@ follow_pump(struct watch *w)
 			conn_send_iov(w->conn, iov, 2);
 		}
 	}
+}
+
+void
+control_job_state(struct job *job)
+{
+	struct watch *w;
+	struct pack_buf b;
+
+	pack_buf_init(&b);
+	msg_encode_state(&b, job->id, job_state_name(job->fsm.state), job->pid);
+	LIST_FOREACH(w, &job->watches, job_entry)
+		if (w->kind == WATCH_SPAWNER || (w->kind == WATCH_FOLLOW && w->attach)) {
+			struct iovec iov = { b.sbuf.data, b.sbuf.size };
+
+			conn_send_iov(w->conn, &iov, 1);
+		}
+	pack_buf_deinit(&b);
 }
 
 void

@@ -39,6 +39,8 @@
 #define CONN_OUT_HARD (8u << 20)     /* stop reading requests from a client this far behind */
 #define STDIN_QUEUE_MAX (4u << 20)   /* a client ignoring input flow control is cut off */
 #define RELAY_CHUNK (256u << 10)     /* one read from a job pipe */
+#define FDS_PER_JOB 6                /* channel, stdout, stderr, stdin, log directory, log segment */
+#define FDS_RESERVED 64              /* loop, listener, signals, timers, logs, sweeps */
 
 /* ---- bounded output queue of a connection ---- */
 
@@ -140,6 +142,7 @@ struct job {
 	bool shutdown_stop;
 	bool hup_sent;
 	bool sched_started;    /* counted as running by the scheduler */
+	unsigned closed_early; /* output_closed before the pipes existed (1 << stream) */
 	uint64_t stop_grace_ms;
 	struct loop_timer lost_timer; /* shepherd lost: give up on the pipes after a while */
 
@@ -254,6 +257,8 @@ struct daemon {
 	bool quit;
 	int exit_status;
 	bool orphan_scan;
+	uint64_t fd_limit;     /* RLIMIT_NOFILE */
+	bool accept_paused;    /* accept4 hit the fd limit: wait for fds to free up */
 };
 
 extern struct daemon *D;
@@ -296,6 +301,10 @@ extern const size_t n_job_reasons;
 /* server.c */
 int server_listen(void);
 void server_close_listener(void);
+/* fds were freed (a connection or a job ended): accept again if paused. */
+void server_resume_accept(void);
+/* Could one more job start without running out of fds? */
+bool jobs_fd_room(void);
 void conn_send_iov(struct conn *c, const struct iovec *iov, int n);
 void conn_send_buf(struct conn *c, struct pack_buf *b);
 void conn_send_error(struct conn *c, uint64_t id, const char *code, const char *fmt, ...)
@@ -310,6 +319,8 @@ void control_job_done(struct job *job);
 void control_job_output(struct job *job, enum out_stream s, const char *data, size_t len);
 void control_conn_drained(struct conn *c);
 void control_job_appended(struct job *job);
+/* The job started running: attached clients get a "state" event. */
+void control_job_state(struct job *job);
 void control_job_log_closing(struct job *job);
 void watch_free(struct watch *w);
 struct watch *watch_new(struct conn *c, struct job *job, enum watch_kind kind, uint64_t req_id);

@@ -609,18 +609,33 @@ void
 jobs_output_closed(struct job *job, enum out_stream s)
 {
 	/* The reader went away: closing our end makes the job's next write
-	 * fail with EPIPE/SIGPIPE, as in a shell pipeline. */
-	pipe_close(s == STREAM_STDERR ? &job->err : &job->out);
+	 * fail with EPIPE/SIGPIPE, as in a shell pipeline.  Before the pipes
+	 * exist, remember it. */
+	if (job->fsm.state == JOB_QUEUED || job->fsm.state == JOB_STARTING)
+		job->closed_early |= 1u << s;
+	else
+		pipe_close(s == STREAM_STDERR ? &job->err : &job->out);
 }
 
 /* ---- stdin ---- */
 
+/* Close the job's stdin; every input request still queued is answered. */
 static void
 stdin_close(struct job *job)
 {
+	struct outq_chunk *ch;
+
 	loop_remove(D->loop, &job->in_src);
 	job->in_fd = fd_close(job->in_fd);
-	outq_deinit(&job->inq);
+	job->in_eof = true;
+	while ((ch = TAILQ_FIRST(&job->inq.chunks)) != NULL) {
+		if (job->stdin_conn != NULL)
+			conn_send_error(job->stdin_conn, ch->tag, "stdin_closed",
+			    "job %llu's standard input is closed", (unsigned long long)job->id);
+		TAILQ_REMOVE(&job->inq.chunks, ch, entry);
+		free(ch);
+	}
+	job->inq.bytes = 0;
 }
 
 /* Answer each input request whose data is now entirely in the pipe. */
@@ -638,12 +653,8 @@ stdin_flush(struct job *job)
 				return;
 			}
 			if (n < 0) {
-				/* the job closed its stdin: tell the writer, drop the rest */
-				if (job->stdin_conn != NULL)
-					conn_send_error(job->stdin_conn, ch->tag, "stdin_closed",
-					    "job %llu closed its standard input", (unsigned long long)job->id);
+				/* the job closed its stdin: every queued request hears it */
 				stdin_close(job);
-				job->in_eof = false;
 				return;
 			}
 			ch->off += (size_t)n;
@@ -677,8 +688,8 @@ jobs_input(struct job *job, struct conn *c, uint64_t req_id, const void *data, s
 	if (!job->stdin_pipe)
 		return proto_error_set(err, "no_stdin", "job %llu was not started with --stdin",
 		    (unsigned long long)job->id);
-	if (job->fsm.state == JOB_DONE || (job->in_fd < 0 && job->fsm.state != JOB_QUEUED &&
-					      job->fsm.state != JOB_STARTING))
+	if (job->fsm.state == JOB_DONE || job->in_eof ||
+	    (job->in_fd < 0 && job->fsm.state != JOB_QUEUED && job->fsm.state != JOB_STARTING))
 		return proto_error_set(err, "stdin_closed", "job %llu's standard input is closed",
 		    (unsigned long long)job->id);
 	if (job->inq.bytes + len > STDIN_QUEUE_MAX)
@@ -754,6 +765,11 @@ job_started(struct job *job, const struct shep_started *st, int *fds, size_t n_f
 		stdin_flush(job);
 	}
 	job_event(job, JEV_STARTED);
+	if (job->closed_early & (1u << STREAM_STDOUT))
+		pipe_close(&job->out);
+	if (job->closed_early & (1u << STREAM_STDERR))
+		pipe_close(&job->err);
+	control_job_state(job);
 	job_store(job);
 }
 
@@ -1003,6 +1019,7 @@ job_finish(struct job *job)
 	if (job->sched_started)
 		sched_done(&D->sched);
 	D->pool_failed = false;
+	server_resume_accept();
 	if (job->log != NULL) {
 		joblog_finish(job->log);
 		job->log_dropped = joblog_dropped(job->log);
@@ -1045,6 +1062,15 @@ jobs_evict(void)
 
 /* ---- requests on jobs ---- */
 
+bool
+jobs_fd_room(void)
+{
+	uint64_t used = FDS_RESERVED + D->n_conns + D->n_pool +
+			(uint64_t)(D->sched.n_running + 1) * FDS_PER_JOB;
+
+	return D->fd_limit == 0 || used <= D->fd_limit;
+}
+
 void
 jobs_schedule(void)
 {
@@ -1053,7 +1079,8 @@ jobs_schedule(void)
 
 	if (D->shutting_down)
 		return;
-	while ((it = sched_next(&D->sched, time_now_ns(), &wake)) != NULL) {
+	/* beyond the fd budget, jobs wait in the queue rather than fail half-started */
+	while (jobs_fd_room() && (it = sched_next(&D->sched, time_now_ns(), &wake)) != NULL) {
 		struct job *job = container_of(it, struct job, sched);
 
 		job->sched_started = true;
@@ -1109,6 +1136,11 @@ jobs_cancel(struct job *job, const char *reason)
 void
 jobs_spawner_gone(struct job *job)
 {
+	/* a closed terminal before the job ran: it never runs */
+	if (job->fsm.state == JOB_QUEUED) {
+		jobs_cancel(job, "cancelled");
+		return;
+	}
 	/* like a closed terminal: SIGHUP to the job's process group */
 	if (job_state_active(job->fsm.state) && !job->hup_sent && jobs_signal(job, SIGHUP, true) == 0)
 		job->hup_sent = true;
@@ -1121,7 +1153,8 @@ jobs_spawner_gone(struct job *job)
 bool
 jobs_pool_wants(void)
 {
-	return D->n_pool < D->cfg.pool_size && !D->pool_failed && !D->shutting_down;
+	return D->n_pool < D->cfg.pool_size && !D->pool_failed && !D->shutting_down &&
+	       jobs_fd_room();
 }
 
 /* Start one more idle shepherd (call when nothing else is pending: spawning blocks). */

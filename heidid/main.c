@@ -363,6 +363,8 @@ main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		D->fd_limit = rl.rlim_cur;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -412,8 +414,10 @@ main(int argc, char **argv)
 	containment_sweep(&D->cont);
 	if ((r = server_listen()) < 0)
 		fatalx("cannot listen on %s: %s", D->cfg.socket_path, strerror(-r));
-	log_info("heidid %s (instance %s) serving %s, shepherd %s, max %zu running", HEIDI_VERSION,
-	    D->instance, D->cfg.socket_path, D->cfg.shepherd_path, D->cfg.max_running);
+	log_info("heidid %s (instance %s) serving %s, shepherd %s, max %zu running (fd limit %llu: about %llu jobs)",
+	    HEIDI_VERSION, D->instance, D->cfg.socket_path, D->cfg.shepherd_path, D->cfg.max_running,
+	    (unsigned long long)D->fd_limit,
+	    D->fd_limit > FDS_RESERVED ? (unsigned long long)((D->fd_limit - FDS_RESERVED) / FDS_PER_JOB) : 0ULL);
 	if (D->cfg.notify_fd >= 0) {
 		(void)!write(D->cfg.notify_fd, "\n", 1);
 		D->cfg.notify_fd = fd_close(D->cfg.notify_fd);

@@ -219,6 +219,25 @@ conn_send_buf(struct conn *c, struct pack_buf *b)
 	pack_buf_reset(b);
 }
 
+/* Replace bytes that are not UTF-8 with '?' and cut a sequence split by truncation. */
+static void
+text_sanitize(char *s)
+{
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+		    : (c & 0xf8) == 0xf0 ? 4 : 0;
+
+		if (n == 0 || i + n > len || !pack_utf8_valid(s + i, n)) {
+			s[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}
+
 void
 conn_send_error(struct conn *c, uint64_t id, const char *code, const char *fmt, ...)
 {
@@ -229,6 +248,8 @@ conn_send_error(struct conn *c, uint64_t id, const char *code, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* messages quote client data (paths, keys): keep them valid UTF-8 */
+	text_sanitize(msg);
 	pack_buf_init(&b);
 	msg_encode_error(&b, id, code, msg);
 	conn_send_buf(c, &b);
@@ -253,6 +274,10 @@ conn_free(struct conn *c)
 {
 	struct watch *w;
 
+	/* a job whose stdin this connection fed sees end of file */
+	LIST_FOREACH(w, &c->watches, conn_entry)
+		if (w->job->stdin_conn == c)
+			jobs_stdin_conn_gone(w->job, c);
 	while ((w = LIST_FIRST(&c->watches)) != NULL)
 		watch_free(w);
 	loop_remove(D->loop, &c->src);
@@ -265,26 +290,35 @@ conn_free(struct conn *c)
 }
 
 void
+server_resume_accept(void)
+{
+	if (!D->accept_paused || D->listen_fd < 0)
+		return;
+	D->accept_paused = false;
+	loop_modify(D->loop, &D->listen_src, EPOLLIN);
+}
+
+void
 server_reap_dead(void)
 {
 	struct conn *c, *next;
+	bool freed = false;
 
 	for (c = LIST_FIRST(&D->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
-		if (c->dead)
+		if (c->dead) {
 			conn_free(c);
+			freed = true;
+		}
 	}
+	if (freed)
+		server_resume_accept();
 }
 
+/* Handle the frames already buffered (after a read, or when a pause lifts). */
 static void
-conn_read(struct conn *c)
+conn_dispatch(struct conn *c)
 {
-	ssize_t n = frame_reader_fill(&c->rd, c->fd);
-
-	if (n < 0 && n != -EAGAIN && n != -EINTR) {
-		conn_mark_dead(c);
-		return;
-	}
 	for (;;) {
 		const uint8_t *p;
 		size_t len;
@@ -296,7 +330,9 @@ conn_read(struct conn *c)
 		if (r == FRAME_E_AGAIN)
 			return;
 		if (r == FRAME_E_EOF) {
-			conn_mark_dead(c);
+			/* the client is done sending: answer what is queued, then close */
+			c->closing = true;
+			conn_after_write(c);
 			return;
 		}
 		if (r < 0) {
@@ -322,6 +358,18 @@ conn_read(struct conn *c)
 }
 
 static void
+conn_read(struct conn *c)
+{
+	ssize_t n = frame_reader_fill(&c->rd, c->fd);
+
+	if (n < 0 && n != -EAGAIN && n != -EINTR) {
+		conn_mark_dead(c);
+		return;
+	}
+	conn_dispatch(c);
+}
+
+static void
 conn_io(struct loop_source *src, uint32_t revents)
 {
 	struct conn *c = container_of(src, struct conn, src);
@@ -336,6 +384,9 @@ conn_io(struct loop_source *src, uint32_t revents)
 		if (before >= CONN_OUT_RESUME && c->out.bytes < CONN_OUT_RESUME)
 			control_conn_drained(c);
 		conn_after_write(c);
+		/* a pause on reading may have lifted: requests already read go first */
+		if (!c->read_paused && frame_reader_pending(&c->rd) > 0)
+			conn_dispatch(c);
 	}
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(c);
@@ -350,7 +401,14 @@ listener_accept(struct loop_source *src, uint32_t revents)
 		int fd = accept4(D->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE) {
+				/* a level-triggered listener would spin: wait for fds to come back */
+				log_msg_rl(&conn_rl, LOG_LVL_WARN,
+				    "accept: %s; not accepting until a connection or a job ends",
+				    strerror(errno));
+				D->accept_paused = true;
+				loop_modify(D->loop, &D->listen_src, 0);
+			} else if (errno != EAGAIN && errno != EINTR)
 				log_msg_rl(&conn_rl, LOG_LVL_WARN, "accept: %s", strerror(errno));
 			return;
 		}

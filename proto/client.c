@@ -2,7 +2,9 @@
  * client.c: client side of the control protocol.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +31,60 @@ client_socket_path(const char *explicit_path, char *buf, size_t len)
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int
+client_check_socket_dir(const char *path, struct proto_error *err)
+{
+	char copy[4096], *dir;
+	struct stat st;
+	uid_t me = geteuid();
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	dir = dirname(copy);
+	if (lstat(dir, &st) < 0)
+		return 0; /* not there yet: heidid creates it 0700 */
+	if (S_ISLNK(st.st_mode))
+		return proto_error_set(err, "unsafe_socket_dir",
+			   "refusing %s: the socket directory %s is a symbolic link", path, dir),
+		       -EPERM;
+	if (me == 0)
+		return 0;
+	if (st.st_uid != me)
+		return proto_error_set(err, "unsafe_socket_dir",
+			   "refusing %s: the socket directory %s belongs to uid %u, not to you (uid %u)",
+			   path, dir, (unsigned)st.st_uid, (unsigned)me),
+		       -EPERM;
+	if (st.st_mode & 022)
+		return proto_error_set(err, "unsafe_socket_dir",
+			   "refusing %s: the socket directory %s is writable by group or others", path, dir),
+		       -EPERM;
+	return 0;
+}
+
+/* Connect, refusing a socket that is not ours or a server of another uid. */
+static int
+safe_connect(const char *path, struct proto_error *err)
+{
+	struct ucred cred;
+	int fd, r;
+
+	r = client_check_socket_dir(path, err);
+	if (r < 0)
+		return r;
+	fd = sock_connect_unix(path);
+	if (fd < 0) {
+		proto_error_set(err, "connect", "cannot connect to %s: %s", path, strerror(-fd));
+		return fd;
+	}
+	if (sock_peer_cred(fd, &cred) == 0 && cred.uid != geteuid() && cred.uid != 0) {
+		close(fd);
+		return proto_error_set(err, "unsafe_server",
+			   "refusing %s: the daemon there runs as uid %u, not as you", path,
+			   (unsigned)cred.uid),
+		       -EPERM;
+	}
+	return fd;
 }
 
 struct client *
@@ -198,12 +254,11 @@ client_connect(struct client **cp, const char *path, const char *client_name,
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return proto_error_set(err, "no_memory", "out of memory"), -ENOMEM;
-	frame_reader_init(&c->rd, FRAME_MAX);
+	frame_reader_init(&c->rd, CLIENT_FRAME_MAX);
 	pack_buf_init(&c->out);
-	c->fd = sock_connect_unix(path);
+	c->fd = safe_connect(path, err);
 	if (c->fd < 0) {
 		r = c->fd;
-		proto_error_set(err, "connect", "cannot connect to %s: %s", path, strerror(-r));
 		client_free(c);
 		return r;
 	}
@@ -235,13 +290,12 @@ client_connect_pipelined(struct client **cp, const char *path, const char *clien
 
 	if (c == NULL)
 		return proto_error_set(err, "no_memory", "out of memory"), -ENOMEM;
-	frame_reader_init(&c->rd, FRAME_MAX);
+	frame_reader_init(&c->rd, CLIENT_FRAME_MAX);
 	pack_buf_init(&c->out);
-	c->fd = sock_connect_unix(path);
+	c->fd = safe_connect(path, err);
 	if (c->fd < 0) {
 		int r = c->fd;
 
-		proto_error_set(err, "connect", "cannot connect to %s: %s", path, strerror(-r));
 		client_free(c);
 		return r;
 	}

@@ -18,6 +18,9 @@
 #include "proto/msg.h"
 #include "proto/pack.h"
 
+/* Frames from heidid may be larger than requests: a "ps -a" of many jobs. */
+#define CLIENT_FRAME_MAX (64u << 20)
+
 struct client {
 	int fd;
 	struct frame_reader rd;
@@ -38,6 +41,14 @@ struct client {
  * 0 or -ENAMETOOLONG.
  */
 int client_socket_path(const char *explicit_path, char *buf, size_t len);
+
+/*
+ * Refuse a socket whose directory is not ours: a symbolic link, owned by
+ * another uid, or writable by group or others (root may use any).  A
+ * directory that does not exist yet is fine (heidid creates it 0700).
+ * 0, or -EPERM with err set.
+ */
+int client_check_socket_dir(const char *path, struct proto_error *err);
 
 /* Connect and exchange hellos.  0, or -errno with err set (code "connect" or the server's). */
 int client_connect(struct client **cp, const char *path, const char *client_name,

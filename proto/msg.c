@@ -38,6 +38,7 @@ static const struct {
 	{ "gap", MSG_GAP },
 	{ "exit", MSG_EXIT },
 	{ "end", MSG_END },
+	{ "state", MSG_STATE },
 };
 
 const char *
@@ -91,6 +92,9 @@ stream_name(enum out_stream s)
 int
 job_info_exit_status(const struct job_info *ji)
 {
+	/* heidi could not start it, whatever happened to a half-started leader */
+	if (ji->reason != NULL && strcmp(ji->reason, "spawn_failed") == 0)
+		return 125;
 	if (ji->reason != NULL && strcmp(ji->reason, "exec_failed") == 0) {
 		/* like a shell: not found 127, found but not executable 126 */
 		if (ji->error_stage == NULL || strcmp(ji->error_stage, "exec") == 0)
@@ -646,7 +650,7 @@ kv_opt_int(msgpack_packer *pk, const char *key, bool present, int64_t v)
 		pack_kv_nil(pk, key);
 }
 
-#define JOB_INFO_FIELDS 24
+#define JOB_INFO_FIELDS 25
 
 void
 msg_pack_job_info(msgpack_packer *pk, const struct job_info *ji)
@@ -658,6 +662,7 @@ msg_pack_job_info(msgpack_packer *pk, const struct job_info *ji)
 	pack_kv_str(pk, "state", ji->state);
 	kv_opt_int(pk, "pid", ji->pid > 0, ji->pid);
 	pack_bytes_array(pk, "argv", ji->argv, ji->n_argv);
+	pack_kv_bool(pk, "argv_truncated", ji->argv_truncated);
 	pack_key(pk, "cwd");
 	pack_bytes(pk, ji->cwd.ptr, ji->cwd.len);
 	pack_kv_str(pk, "containment", ji->containment);
@@ -717,6 +722,23 @@ msg_encode_gap(struct pack_buf *b, uint64_t job, uint64_t bytes)
 	pack_kv_str(&b->pk, "type", "gap");
 	pack_kv_uint(&b->pk, "job", job);
 	pack_kv_uint(&b->pk, "bytes", bytes);
+	msg_frame_end(b, &f);
+}
+
+void
+msg_encode_state(struct pack_buf *b, uint64_t job, const char *state, int64_t pid)
+{
+	struct pack_frame f;
+
+	msg_frame_begin(b, &f);
+	msgpack_pack_map(&b->pk, 4);
+	pack_kv_str(&b->pk, "type", "state");
+	pack_kv_uint(&b->pk, "job", job);
+	pack_kv_str(&b->pk, "state", state);
+	if (pid > 0)
+		pack_kv_int(&b->pk, "pid", pid);
+	else
+		pack_kv_nil(&b->pk, "pid");
 	msg_frame_end(b, &f);
 }
 
@@ -817,6 +839,7 @@ msg_job_info_decode(struct pack_doc *doc, const msgpack_object *o, struct job_in
 	TRY(get_opt_int(o, "pid", &ji->pid, NULL, err));
 	TRY(pack_get_str_array(doc, o, "argv", false, PROTO_ARGV_MAX, PROTO_ITEM_MAX, FRAME_MAX, 0,
 	    &ji->argv, &ji->n_argv, err));
+	TRY(pack_get_bool(o, "argv_truncated", false, &ji->argv_truncated, err));
 	TRY(pack_get_str(o, "cwd", false, PROTO_PATH_MAX, 0, &ji->cwd, err));
 	TRY(get_cstr(doc, o, "containment", &ji->containment, err));
 	TRY(get_cstr(doc, o, "cgroup", &ji->cgroup, err));
@@ -893,6 +916,11 @@ msg_event_decode(struct pack_doc *doc, const void *buf, size_t len, struct msg_e
 	case MSG_END:
 		TRY(pack_get_uint(m, "job", true, 1, UINT64_MAX, &ev->job, err));
 		TRY(pack_get_str(m, "why", false, 64, PACK_STR_UTF8, &ev->why, err));
+		return 0;
+	case MSG_STATE:
+		TRY(pack_get_uint(m, "job", true, 1, UINT64_MAX, &ev->job, err));
+		TRY(pack_get_str(m, "state", true, 32, PACK_STR_UTF8, &ev->state, err));
+		TRY(pack_get_int(m, "pid", false, 0, INT32_MAX, &ev->pid, err));
 		return 0;
 	default:
 		return proto_error_set(err, "unknown_type", "unknown message type \"%.*s\"",

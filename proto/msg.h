@@ -61,6 +61,7 @@ enum msg_type {
 	MSG_GAP,
 	MSG_EXIT,
 	MSG_END,
+	MSG_STATE,
 };
 
 const char *msg_type_name(enum msg_type t);
@@ -175,6 +176,7 @@ struct job_info {
 	int64_t pid;             /* 0: none */
 	struct proto_bytes *argv;
 	size_t n_argv;
+	bool argv_truncated;     /* lists (ps, wait) shorten long command lines */
 	struct proto_bytes cwd;
 	const char *containment; /* NULL until started */
 	const char *cgroup;      /* NULL: none */
@@ -239,6 +241,8 @@ void msg_encode_ok_begin(struct pack_buf *b, struct pack_frame *f, uint64_t id, 
 void msg_encode_exit(struct pack_buf *b, const struct job_info *ji);
 void msg_encode_end(struct pack_buf *b, uint64_t job, const char *why);
 void msg_encode_gap(struct pack_buf *b, uint64_t job, uint64_t bytes);
+/* A job changed state (to the attached spawner and attach): "running" with its pid. */
+void msg_encode_state(struct pack_buf *b, uint64_t job, const char *state, int64_t pid);
 /*
  * The header of an output event whose data follows separately: the bytes
  * in hdr[0..return) followed by len bytes of data form one frame.
@@ -257,6 +261,8 @@ struct msg_event {
 	struct proto_bytes data;
 	uint64_t bytes;       /* gap */
 	struct proto_bytes why; /* end */
+	struct proto_bytes state; /* state */
+	int64_t pid;           /* state */
 };
 
 /* Decode a server message: type-specific fields are validated. */

@@ -190,11 +190,13 @@ pack_doc_parse(struct pack_doc *doc, const void *buf, size_t len, struct proto_e
 		for (uint32_t j = 0; j < i; j++) {
 			const msgpack_object *k2 = &m->ptr[j].key;
 
+			/* msgpack-c gives an empty string a NULL pointer: no memcmp on it */
 			if (k2->via.str.size == k->via.str.size &&
-			    memcmp(k2->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0)
+			    (k->via.str.size == 0 ||
+				memcmp(k2->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0))
 				return proto_error_set(err, PROTO_E_BAD_REQUEST,
 					   "duplicate key \"%.*s\"", (int)(k->via.str.size > 64 ? 64 : k->via.str.size),
-					   k->via.str.ptr),
+					   k->via.str.size ? k->via.str.ptr : ""),
 				       -EBADMSG;
 		}
 	}

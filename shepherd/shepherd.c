@@ -109,6 +109,8 @@ static struct {
 	int nice;
 } C = { .in_fd = -1, .out_fd = -1, .err_fd = -1, .status_wr = -1, .sync_rd = -1 };
 
+static void warnx_(const char *fmt, ...) _printf_(1, 2);
+
 static void
 warnx_(const char *fmt, ...)
 {

@@ -1,0 +1,322 @@
+/*
+ * test-protocol.c: the wire protocol's promises (docs/protocol.md), spoken
+ * directly through the client library rather than heidictl.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/client.h"
+#include "tests/integration/harness.h"
+
+static struct hd H;
+
+static void
+setup(void)
+{
+	hd_start(&H, "--max-running", "8", NULL);
+}
+
+static void
+teardown(void)
+{
+	hd_cleanup(&H);
+}
+
+TestSuite(protocol, .init = setup, .fini = teardown, .timeout = 120);
+
+static struct client *
+connect_raw(void)
+{
+	struct client *c;
+	struct proto_error err;
+
+	cr_assert_eq(client_connect(&c, H.sock, "test", &err), 0, "%s", err.message);
+	return c;
+}
+
+/* The next message, skipping nothing. */
+static void
+recv_ev(struct client *c, struct msg_event *ev)
+{
+	struct proto_error err;
+
+	cr_assert_eq(client_recv(c, ev, &err), 0, "%s", err.message);
+}
+
+static uint64_t
+spawn_raw(struct client *c, const char *script, bool detach, bool stdin_pipe)
+{
+	struct proto_bytes av[3] = { { "/bin/sh", 7 }, { "-c", 2 }, { script, strlen(script) } };
+	struct proto_bytes ev[1] = { { "PATH=/usr/bin:/bin", 18 } };
+	struct msg_spawn s = { .argv = av, .n_argv = 3, .env = ev, .n_env = 1, .cwd = { "/", 1 },
+		.detach = detach, .stdin_pipe = stdin_pipe };
+	struct msg_event e;
+	uint64_t id = client_next_id(c);
+	struct proto_error err;
+
+	msg_encode_spawn(client_outbuf(c), id, &s);
+	cr_assert_eq(client_wait_reply(c, id, &e, &err), 0, "%s", err.message);
+	cr_assert_eq(e.type, MSG_OK, "%.*s", (int)e.message.len, e.message.ptr);
+	return e.job;
+}
+
+Test(protocol, an_attached_spawner_gets_ok_then_state_then_output_then_exit)
+{
+	struct client *c = connect_raw();
+	uint64_t job = spawn_raw(c, "echo out; echo err >&2; exit 3", false, false);
+	struct msg_event ev;
+	bool state = false, exited = false;
+	size_t out = 0, err = 0;
+
+	while (!exited) {
+		recv_ev(c, &ev);
+		cr_assert_eq(ev.job, job);
+		switch (ev.type) {
+		case MSG_STATE:
+			cr_assert(!state && out == 0 && err == 0, "state must come first");
+			cr_assert(ev.state.len == 7 && memcmp(ev.state.ptr, "running", 7) == 0);
+			cr_assert_gt(ev.pid, 1);
+			state = true;
+			break;
+		case MSG_OUTPUT:
+			if (ev.stream == STREAM_STDOUT)
+				out += ev.data.len;
+			else
+				err += ev.data.len;
+			break;
+		case MSG_EXIT:
+			exited = true;
+			break;
+		default:
+			cr_assert_fail("unexpected message type %d", ev.type);
+		}
+	}
+	cr_assert(state);
+	cr_assert_eq(out, 4);
+	cr_assert_eq(err, 4);
+	client_free(c);
+}
+
+Test(protocol, pipelined_requests_beyond_the_output_pause_are_all_answered, .timeout = 180)
+{
+	struct client *c = connect_raw();
+	struct result r;
+	int answered = 0;
+
+	/* 60 finished jobs make each "ps all" reply ~40 KB */
+	for (int i = 0; i < 60; i++) {
+		ctl(&H, &r, "spawn", "-d", "--", "true", NULL);
+		result_free(&r);
+	}
+	ctl(&H, &r, "wait", "60", NULL);
+	result_free(&r);
+	/* 400 requests (~16 MB of replies) without reading: heidid pauses reading us */
+	for (int i = 0; i < 400; i++)
+		msg_encode_ps(client_outbuf(c), client_next_id(c), true);
+	cr_assert_eq(client_flush(c), 0);
+	msleep(500);
+	while (answered < 400) {
+		struct msg_event ev;
+
+		recv_ev(c, &ev);
+		if (ev.type == MSG_OK)
+			answered++;
+	}
+	cr_assert_eq(answered, 400);
+	client_free(c);
+}
+
+Test(protocol, queued_input_is_answered_when_stdin_closes)
+{
+	struct client *c = connect_raw();
+	uint64_t job = spawn_raw(c, "read line; echo got $line; exit 0", false, true);
+	char jobs[32], big[65536];
+	int oks = 0, errors = 0, replies = 0;
+	struct msg_event ev;
+	bool exited = false;
+
+	snprintf(jobs, sizeof(jobs), "%llu", (unsigned long long)job);
+	memset(big, 'x', sizeof(big));
+	big[0] = 'a';
+	big[1] = '\n';
+	/* the job reads one line and exits: the rest must all be answered, none lost */
+	for (int i = 0; i < 40; i++)
+		msg_encode_input(client_outbuf(c), client_next_id(c), jobs, big, sizeof(big), false);
+	cr_assert_eq(client_flush(c), 0);
+	while (replies < 40 || !exited) {
+		recv_ev(c, &ev);
+		if (ev.type == MSG_OK) {
+			oks++;
+			replies++;
+		} else if (ev.type == MSG_ERROR) {
+			cr_assert(ev.code.len == 12 && memcmp(ev.code.ptr, "stdin_closed", 12) == 0,
+			    "%.*s", (int)ev.code.len, ev.code.ptr);
+			errors++;
+			replies++;
+		} else if (ev.type == MSG_EXIT)
+			exited = true;
+	}
+	cr_assert_eq(oks + errors, 40);
+	cr_assert_gt(errors, 0, "the job exited, yet all input was accepted");
+	client_free(c);
+}
+
+Test(protocol, input_after_eof_is_refused)
+{
+	struct client *c;
+	struct result r;
+	struct msg_event ev;
+	struct proto_error err;
+	uint64_t id;
+
+	/* keep the job queued so that its stdin is not open yet */
+	hd_stop(&H, 15000);
+	tmpdir_remove(H.dir);
+	hd_start(&H, "--max-running", "1", NULL);
+	ctl(&H, &r, "spawn", "-d", "--", "sleep", "100", NULL);
+	result_free(&r);
+	c = connect_raw();
+	{
+		uint64_t job = spawn_raw(c, "cat", false, true);
+		char jobs[32];
+
+		snprintf(jobs, sizeof(jobs), "%llu", (unsigned long long)job);
+		id = client_next_id(c);
+		msg_encode_input(client_outbuf(c), id, jobs, "x", 1, true);
+		cr_assert_eq(client_wait_reply(c, id, &ev, &err), 0);
+		id = client_next_id(c);
+		msg_encode_input(client_outbuf(c), id, jobs, "y", 1, false);
+		cr_assert_eq(client_wait_reply(c, id, &ev, &err), 0);
+		cr_assert_eq(ev.type, MSG_ERROR, "input after eof was accepted");
+		cr_assert(ev.code.len == 12 && memcmp(ev.code.ptr, "stdin_closed", 12) == 0);
+	}
+	client_free(c);
+	ctl(&H, &r, "stop", "--grace", "1s", "1", NULL);
+	result_free(&r);
+}
+
+Test(protocol, a_spawner_that_vanishes_while_its_job_is_queued_cancels_it)
+{
+	struct result r;
+	struct bg b;
+
+	hd_stop(&H, 15000);
+	tmpdir_remove(H.dir);
+	hd_start(&H, "--max-running", "1", NULL);
+	ctl(&H, &r, "spawn", "-d", "-n", "busy", "--", "sleep", "100", NULL);
+	result_free(&r);
+	ctl_bg(&H, &b, "spawn", "-n", "orphaned", "--", "echo", "never", NULL);
+	{
+		long long end = now_ms() + 10000;
+		bool queued = false;
+
+		while (!queued && now_ms() < end) {
+			ctl(&H, &r, "--json", "status", "orphaned", NULL);
+			queued = r.status == 0 && strstr(r.out, "\"state\":\"queued\"") != NULL;
+			result_free(&r);
+			if (!queued)
+				msleep(10);
+		}
+		cr_assert(queued);
+	}
+	kill(b.pid, SIGKILL);
+	bg_finish(&b, &r, 10000);
+	result_free(&r);
+	ctl(&H, &r, "wait", "orphaned", NULL);
+	cr_assert_eq(r.status, 125);
+	result_free(&r);
+	ctl(&H, &r, "--json", "status", "orphaned", NULL);
+	cr_assert_str_eq(json_field(r.out, "reason"), "cancelled");
+	cr_assert_str_eq(json_field(r.out, "pid"), "null", "it must never have run");
+	result_free(&r);
+	ctl(&H, &r, "stop", "--grace", "1s", "busy", NULL);
+	result_free(&r);
+}
+
+Test(protocol, error_messages_are_valid_utf8_even_for_bad_paths)
+{
+	struct result r;
+
+	/* a cwd that is not UTF-8: the error names it without breaking the message */
+	ctl(&H, &r, "spawn", "-C", "/nonexistent/\xff\xfe", "--", "true", NULL);
+	cr_assert_eq(r.status, 125);
+	cr_assert_not_null(strstr(r.err, "/nonexistent/??"), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "No such file"), "%s", r.err);
+	result_free(&r);
+}
+
+Test(protocol, list_records_shorten_long_command_lines_and_status_keeps_them)
+{
+	static char arg[8000];
+	struct result r;
+
+	memset(arg, 'a', sizeof(arg) - 1);
+	ctl(&H, &r, "spawn", "-n", "long", "--", "true", arg, NULL);
+	result_free(&r);
+	ctl(&H, &r, "--json", "ps", "-a", NULL);
+	cr_assert_not_null(strstr(r.out, "\"argv_truncated\":true"), "%s", r.out);
+	cr_assert_lt(r.out_len, 4000);
+	result_free(&r);
+	ctl(&H, &r, "--json", "status", "long", NULL);
+	cr_assert_null(strstr(r.out, "argv_truncated"));
+	cr_assert_not_null(strstr(r.out, arg));
+	result_free(&r);
+}
+
+Test(protocol, heidictl_refuses_a_socket_directory_that_is_a_symlink)
+{
+	char link[512], sock[600];
+	struct result r;
+	char *argv[6];
+
+	snprintf(link, sizeof(link), "%s-link", H.dir);
+	cr_assert_eq(symlink(H.dir, link), 0);
+	snprintf(sock, sizeof(sock), "%s/s.sock", link);
+	argv[0] = (char *)path_heidictl();
+	argv[1] = (char *)"-s";
+	argv[2] = sock;
+	argv[3] = (char *)"ping";
+	argv[4] = NULL;
+	run_argv(&r, argv, NULL, 0, 10000);
+	unlink(link);
+	cr_assert_eq(r.status, 1);
+	cr_assert_not_null(strstr(r.err, "symbolic link"), "%s", r.err);
+	result_free(&r);
+}
+
+Test(protocol, heidictl_refuses_a_socket_directory_that_is_not_the_users)
+{
+	struct passwd *pw = getpwnam("nobody");
+	char dir[256], sock[300];
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0 || pw == NULL)
+		cr_skip_test("needs root and the user nobody to act as a second user");
+	/* a world-writable directory, and one owned by root: nobody must refuse both */
+	tmpdir_make(dir, sizeof(dir));
+	chmod(dir, 0777);
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { (char *)path_heidictl(), (char *)"-s", sock, (char *)"ping", NULL };
+		char *envp[] = { (char *)"HEIDI_NO_AUTOSTART=1", NULL };
+
+		if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+			_exit(10);
+		freopen("/dev/null", "w", stderr);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert_eq(WEXITSTATUS(st), 1, "heidictl as nobody used a directory it does not own");
+	tmpdir_remove(dir);
+}
