@@ -1,8 +1,11 @@
 /*
- * spawn.h: start a program with posix_spawn (CLONE_VM|CLONE_VFORK in
- * glibc: the caller's memory is never copied).  The child gets exactly
- * the fds of the map (0, 1, 2, and any extra such as the shepherd's
- * channel at 3), default signal dispositions and an empty signal mask.
+ * spawn.h: start a program with vfork (the caller's memory is shared,
+ * never copied, and the caller is suspended until the child has exec'd).
+ * The child gets exactly the fds of the map (0, 1, 2, and any extra such
+ * as the shepherd's channel at 3), an empty signal mask and SIGPIPE at its
+ * default.  Callers keep every other signal at its default disposition
+ * (spawn_reset_signals at start-up), so nothing else needs resetting: the
+ * child's work before exec is a handful of system calls.
  */
 #ifndef HEIDI_COMMON_SPAWN_H
 #define HEIDI_COMMON_SPAWN_H
@@ -25,6 +28,9 @@ struct spawn_opts {
 /* 0 and *pidp, or -errno (exec failures such as -ENOENT are reported here). */
 int spawn_program(pid_t *pidp, const char *path, char *const argv[], char *const envp[],
     const struct spawn_opts *opts);
+
+/* Every signal (but KILL and STOP) back to its default disposition: call at start-up. */
+void spawn_reset_signals(void);
 
 /* Directory of the running executable (from /proc/self/exe), with a trailing '/'. */
 int spawn_self_dir(char *buf, size_t len);

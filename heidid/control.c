@@ -301,7 +301,7 @@ control_job_state(struct job *job)
 	pack_buf_init(&b);
 	msg_encode_state(&b, job->id, job_state_name(job->fsm.state), job->pid);
 	LIST_FOREACH(w, &job->watches, job_entry)
-		if (w->kind == WATCH_SPAWNER || (w->kind == WATCH_FOLLOW && w->attach)) {
+		if (w->state_events && (w->kind == WATCH_SPAWNER || (w->kind == WATCH_FOLLOW && w->attach))) {
 			struct iovec iov = { b.sbuf.data, b.sbuf.size };
 
 			conn_send_iov(w->conn, &iov, 1);
@@ -432,10 +432,13 @@ do_spawn(struct conn *c, const struct msg_request *req)
 	conn_send_buf(c, &b);
 	pack_buf_deinit(&b);
 	if (!req->spawn.detach) {
-		if (watch_new(c, job, WATCH_SPAWNER, req->id) == NULL) {
+		struct watch *w = watch_new(c, job, WATCH_SPAWNER, req->id);
+
+		if (w == NULL) {
 			jobs_cancel(job, "spawn_failed");
 			return;
 		}
+		w->state_events = req->spawn.state_events;
 		if (req->spawn.stdin_pipe)
 			job->stdin_conn = c;
 	}
@@ -567,7 +570,9 @@ follow_new(struct conn *c, uint64_t req_id, struct job *job, bool out, bool err,
 		return NULL;
 	joblog_reader_init(&w->rd, out, err);
 	w->follow = follow;
-	if (job->log == NULL && jobs_has_log(job)) {
+	/* a running job's log is the live one (it appears with the first
+	 * output); only a finished job is read through a handle of our own */
+	if (job->log == NULL && job->fsm.state == JOB_DONE && jobs_has_log(job)) {
 		char dir[4200];
 
 		store_job_dir(job->id, dir, sizeof(dir));
@@ -644,6 +649,7 @@ do_attach(struct conn *c, const struct msg_request *req)
 		return;
 	}
 	w->attach = true;
+	w->state_events = req->attach.state_events;
 	/* the rest of the output: from now on */
 	if (follow_log(w) != NULL)
 		joblog_reader_seek_end(follow_log(w), &w->rd);

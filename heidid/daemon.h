@@ -41,6 +41,7 @@
 #define RELAY_CHUNK (256u << 10)     /* one read from a job pipe */
 #define FDS_PER_JOB 6                /* channel, stdout, stderr, stdin, log directory, log segment */
 #define FDS_RESERVED 64              /* loop, listener, signals, timers, logs, sweeps */
+#define IDLE_WORK_DEADLINE_NS (50 * 1000000ULL) /* records are written within 50 ms */
 
 /* ---- bounded output queue of a connection ---- */
 
@@ -96,6 +97,7 @@ struct watch {
 	struct joblog *own_log;  /* a read-only handle once the job is done; else the job's */
 	bool follow;             /* until the job ends (logs -f, attach) */
 	bool attach;             /* send "exit" after the output, not "end" */
+	bool state_events;       /* WATCH_SPAWNER, attach: the client asked for "state" events */
 };
 
 struct job_pipe {
@@ -142,6 +144,10 @@ struct job {
 	bool shutdown_stop;
 	bool hup_sent;
 	bool sched_started;    /* counted as running by the scheduler */
+	bool store_pending;    /* its record is to be written when heidid is idle */
+	uint64_t store_since;  /* when it became pending (idle work has a deadline) */
+	TAILQ_ENTRY(job) store_entry;
+	bool log_failed;       /* the log could not be created: output is relayed, not kept */
 	unsigned closed_early; /* output_closed before the pipes existed (1 << stream) */
 	uint64_t stop_grace_ms;
 	struct loop_timer lost_timer; /* shepherd lost: give up on the pipes after a while */
@@ -238,6 +244,9 @@ struct daemon {
 	size_t n_conns;
 	LIST_HEAD(, shepherd) shepherds;
 	LIST_HEAD(, shepherd) pool;
+	TAILQ_HEAD(, job) store_queue;
+	uint64_t *remove_queue;     /* ids of evicted jobs whose files go at idle time */
+	size_t n_remove, cap_remove;
 	size_t n_pool;
 	bool pool_failed;      /* stop refilling until a job ends */
 	struct job_tree jobs;
@@ -259,6 +268,7 @@ struct daemon {
 	bool orphan_scan;
 	uint64_t fd_limit;     /* RLIMIT_NOFILE */
 	bool accept_paused;    /* accept4 hit the fd limit: wait for fds to free up */
+	bool idle_now;         /* a job just ended: a good moment for idle work */
 };
 
 extern struct daemon *D;
@@ -284,7 +294,15 @@ void jobs_reap(void);
  * time, only when no event is pending: never on a job's critical path.
  */
 bool jobs_pool_wants(void);
+bool jobs_pool_keeps(void);
 void jobs_pool_fill(void);
+/* Work done when no event is pending: refill the pool, write one job record. */
+bool jobs_idle_work_pending(void);
+/* Some idle work has waited too long to wait for a quiet moment any more. */
+bool jobs_idle_work_overdue(uint64_t now_ns);
+void jobs_idle_work(void);
+/* Write every pending record now (shutdown). */
+void jobs_store_flush(void);
 void jobs_pool_drain(void);
 void jobs_shutdown_begin(uint64_t grace_ms);
 void jobs_shutdown_expire(void);

@@ -132,9 +132,66 @@ job_free(struct job *job)
 
 /* ---- records ---- */
 
-/* Persist the job's record (start and end); a failure only costs the record. */
+/*
+ * Records are written when heidid has nothing else to do: filesystem
+ * metadata is the slowest part of a short job's life, and it belongs
+ * after the exit event, not before.  Pending records are written before
+ * a job is evicted and at shutdown.
+ */
+static void job_store_now(struct job *job);
+
 static void
 job_store(struct job *job)
+{
+	if (job->store_pending)
+		return;
+	job->store_pending = true;
+	job->store_since = time_now_ns();
+	TAILQ_INSERT_TAIL(&D->store_queue, job, store_entry);
+}
+
+static void
+job_store_take(struct job *job)
+{
+	if (!job->store_pending)
+		return;
+	TAILQ_REMOVE(&D->store_queue, job, store_entry);
+	job->store_pending = false;
+	job_store_now(job);
+}
+
+/* An evicted job's files go at idle time too (or now, if memory is short). */
+static void
+remove_later(uint64_t id)
+{
+	if (D->n_remove == D->cap_remove) {
+		size_t cap = D->cap_remove ? D->cap_remove * 2 : 64;
+		uint64_t *v = reallocarray(D->remove_queue, cap, sizeof(*v));
+
+		if (v == NULL) {
+			store_remove(id);
+			return;
+		}
+		D->remove_queue = v;
+		D->cap_remove = cap;
+	}
+	D->remove_queue[D->n_remove++] = id;
+}
+
+void
+jobs_store_flush(void)
+{
+	struct job *job;
+
+	while ((job = TAILQ_FIRST(&D->store_queue)) != NULL)
+		job_store_take(job);
+	while (D->n_remove > 0)
+		store_remove(D->remove_queue[--D->n_remove]);
+}
+
+/* Persist the job's record (start and end); a failure only costs the record. */
+static void
+job_store_now(struct job *job)
 {
 	struct job_info ji;
 	int r;
@@ -144,6 +201,36 @@ job_store(struct job *job)
 	if (r < 0)
 		log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: cannot store its record: %s",
 		    (unsigned long long)job->id, strerror(-r));
+}
+
+/* Rewrite the journal from the records of the jobs heidid knows. */
+static void
+jobs_compact(void)
+{
+	struct store_compaction c;
+	struct job *job;
+	int r;
+
+	store_compact_begin(&c);
+	RB_FOREACH(job, job_tree, &D->jobs) {
+		struct job_info ji;
+
+		/* the jobs that have a record: queued ones get theirs when they start */
+		if (job->fsm.state != JOB_DONE && !jobs_has_log(job))
+			continue;
+		jobs_fill_info(job, &ji);
+		store_compact_add(&c, &ji);
+	}
+	r = store_compact_end(&c);
+	if (r < 0) {
+		log_msg_rl(&job_rl, LOG_LVL_WARN, "cannot compact the record journal: %s", strerror(-r));
+		return;
+	}
+	/* the new journal holds every pending record too */
+	while ((job = TAILQ_FIRST(&D->store_queue)) != NULL) {
+		TAILQ_REMOVE(&D->store_queue, job, store_entry);
+		job->store_pending = false;
+	}
 }
 
 bool
@@ -211,7 +298,7 @@ load_record(const struct job_info *ji, int64_t mtime_ms, void *data)
 		/* it was running when the previous heidid died: its tree was swept */
 		job->reason = "daemon_lost";
 		job->ended_at = mtime_ms > job->started_at ? mtime_ms : time_real_ms();
-		job_store(job);
+		job_store_now(job);
 	}
 	if (RB_INSERT(job_tree, &D->jobs, job) != NULL) {
 		job_free(job);
@@ -529,6 +616,23 @@ job_start_failed(struct job *job, int error, const char *stage)
 
 /* ---- the relay ---- */
 
+/* The log appears with the first output: a silent job costs no files. */
+static void
+job_log_open(struct job *job)
+{
+	char dir[4200];
+	int r;
+
+	store_job_dir(job->id, dir, sizeof(dir));
+	r = joblog_create(&job->log, dir, D->cfg.log_max);
+	if (r < 0) {
+		job->log_failed = true;
+		log_msg_rl(&job_rl, LOG_LVL_WARN,
+		    "job %llu: no log (%s: %s); its output is relayed but not kept",
+		    (unsigned long long)job->id, dir, strerror(-r));
+	}
+}
+
 static void
 pipe_io(struct loop_source *src, uint32_t revents)
 {
@@ -553,6 +657,8 @@ pipe_drain(struct job_pipe *p)
 		if (n > 0) {
 			job->bytes_relayed += (uint64_t)n;
 			D->stats.bytes_relayed += (uint64_t)n;
+			if (job->log == NULL && !job->log_failed)
+				job_log_open(job);
 			if (job->log != NULL) {
 				joblog_append(job->log, p->stream, relay_buf, (size_t)n);
 				control_job_appended(job);
@@ -904,16 +1010,6 @@ job_spawn(struct job *job)
 	struct shepherd *sh = NULL;
 	int r;
 
-	{
-		char dir[4200];
-
-		store_job_dir(job->id, dir, sizeof(dir));
-		r = joblog_create(&job->log, dir, D->cfg.log_max);
-		if (r < 0)
-			log_msg_rl(&job_rl, LOG_LVL_WARN,
-			    "job %llu: no log (%s: %s); its output is relayed but not kept",
-			    (unsigned long long)job->id, dir, strerror(-r));
-	}
 	/* a warm shepherd from the pool takes the spec at once */
 	while ((sh = LIST_FIRST(&D->pool)) != NULL && (sh->reaped || sh->chan < 0))
 		shepherd_close_channel(sh);
@@ -1009,9 +1105,19 @@ job_finish(struct job *job)
 	free(job->spec);
 	job->spec = NULL;
 	if (job->shep != NULL) {
-		job->shep->job = NULL;
-		shepherd_maybe_free(job->shep);
+		struct shepherd *sh = job->shep;
+
+		sh->job = NULL;
 		job->shep = NULL;
+		/* a shepherd that reported normally waits for its next spec: reuse it */
+		if (job->fsm.exit_reported && sh->chan >= 0 && !sh->reaped && jobs_pool_keeps()) {
+			LIST_INSERT_HEAD(&D->pool, sh, pool_entry);
+			sh->pooled = true;
+			D->n_pool++;
+		} else {
+			shepherd_close_channel(sh); /* it exits at the end of file */
+			shepherd_maybe_free(sh);
+		}
 	}
 	if (job->fsm.shepherd_lost && job->cgroup != NULL && !containment_remove_leaf(&D->cont, job->cgroup))
 		log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: cgroup %s is not empty yet; the next start sweeps it",
@@ -1036,6 +1142,7 @@ job_finish(struct job *job)
 		if (job->reason == job_reasons[i])
 			D->stats.by_reason[i]++;
 	control_job_done(job);
+	D->idle_now = true;
 	TAILQ_INSERT_TAIL(&D->done_jobs, job, done_entry);
 	D->n_done++;
 	jobs_evict();
@@ -1055,7 +1162,11 @@ jobs_evict(void)
 		RB_REMOVE(job_tree, &D->jobs, job);
 		D->n_done--;
 		D->n_jobs--;
-		store_remove(job->id);
+		if (job->store_pending) {
+			TAILQ_REMOVE(&D->store_queue, job, store_entry);
+			job->store_pending = false;
+		}
+		remove_later(job->id);
 		job_free(job);
 	}
 }
@@ -1155,6 +1266,51 @@ jobs_pool_wants(void)
 {
 	return D->n_pool < D->cfg.pool_size && !D->pool_failed && !D->shutting_down &&
 	       jobs_fd_room();
+}
+
+bool
+jobs_idle_work_pending(void)
+{
+	return jobs_pool_wants() || !TAILQ_EMPTY(&D->store_queue) || D->n_remove > 0 ||
+	       store_wants_compaction(D->n_jobs);
+}
+
+bool
+jobs_idle_work_overdue(uint64_t now)
+{
+	struct job *job = TAILQ_FIRST(&D->store_queue);
+
+	return job != NULL && now - job->store_since >= IDLE_WORK_DEADLINE_NS;
+}
+
+/*
+ * A shepherd coming back from a job is kept while the pool holds fewer
+ * than twice its size: the pool refills at idle time when a job takes a
+ * shepherd, so the one returning would otherwise be thrown away and a
+ * stream of short jobs would start a new shepherd for each.
+ */
+bool
+jobs_pool_keeps(void)
+{
+	return D->n_pool < 2 * (uint64_t)D->cfg.pool_size && !D->shutting_down && jobs_fd_room();
+}
+
+/* One unit: a pool shepherd first (the next job may need it), then files. */
+void
+jobs_idle_work(void)
+{
+	struct job *job = TAILQ_FIRST(&D->store_queue);
+
+	if (job != NULL && jobs_idle_work_overdue(time_now_ns()))
+		job_store_take(job);
+	else if (jobs_pool_wants())
+		jobs_pool_fill();
+	else if (job != NULL)
+		job_store_take(job);
+	else if (store_wants_compaction(D->n_jobs))
+		jobs_compact();
+	else if (D->n_remove > 0)
+		store_remove(D->remove_queue[--D->n_remove]);
 }
 
 /* Start one more idle shepherd (call when nothing else is pending: spawning blocks). */

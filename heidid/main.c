@@ -365,6 +365,9 @@ main(int argc, char **argv)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		D->fd_limit = rl.rlim_cur;
+	/* dispositions inherited from whoever started us (a shell may ignore INT
+	 * and QUIT) go back to the default, so that spawning resets only SIGPIPE */
+	spawn_reset_signals();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -381,6 +384,7 @@ main(int argc, char **argv)
 	LIST_INIT(&D->conns);
 	LIST_INIT(&D->shepherds);
 	LIST_INIT(&D->pool);
+	TAILQ_INIT(&D->store_queue);
 	RB_INIT(&D->jobs);
 	TAILQ_INIT(&D->done_jobs);
 	D->next_id = 1;
@@ -424,17 +428,25 @@ main(int argc, char **argv)
 	}
 
 	while (!D->quit) {
-		/* with the pool to refill, only look for work; refill when there is none */
-		bool refill = jobs_pool_wants();
+		/*
+		 * Idle work (refilling the shepherd pool, writing job records)
+		 * waits for a quiet millisecond, or runs at once right after a
+		 * job ended (its client is leaving, the next one is starting):
+		 * never between a job's start and its first instructions.
+		 */
+		bool idle_work = jobs_idle_work_pending();
 
-		r = loop_run_once(D->loop, refill ? 0 : -1);
+		r = loop_run_once(D->loop, !idle_work ? -1 : D->idle_now ? 0 : 1);
 		if (r < 0)
 			fatalx("event loop: %s", strerror(-r));
 		jobs_schedule();
 		server_reap_dead();
-		if (refill && r == 0)
-			jobs_pool_fill();
+		if (idle_work && (r == 0 || jobs_idle_work_overdue(time_now_ns())))
+			jobs_idle_work();
+		if (!jobs_idle_work_pending())
+			D->idle_now = false;
 	}
+	jobs_store_flush();
 
 	conn_flush_all();
 	server_close_listener();

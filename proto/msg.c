@@ -215,6 +215,7 @@ decode_spawn(struct pack_doc *doc, const msgpack_object *m, struct msg_spawn *s,
 		    PROTO_NAME_MAX);
 	TRY(pack_get_bool(m, "detach", false, &s->detach, err));
 	TRY(pack_get_bool(m, "stdin", false, &s->stdin_pipe, err));
+	TRY(pack_get_bool(m, "state", false, &s->state_events, err));
 	TRY(pack_get_uint(m, "timeout_ms", false, 1, PROTO_DURATION_MAX, &s->timeout_ms, err));
 	r = pack_get_uint(m, "grace_ms", false, 0, PROTO_DURATION_MAX, &s->grace_ms, err);
 	if (r < 0)
@@ -330,6 +331,7 @@ msg_request_decode(struct pack_doc *doc, const void *buf, size_t len, struct msg
 	case MSG_ATTACH:
 		TRY(decode_jobref(m, "job", &req->attach.job, err));
 		TRY(pack_get_bool(m, "stdin", false, &req->attach.stdin_pipe, err));
+		TRY(pack_get_bool(m, "state", false, &req->attach.state_events, err));
 		return 0;
 	case MSG_INPUT: {
 		const msgpack_object *d;
@@ -458,6 +460,7 @@ msg_encode_spawn(struct pack_buf *b, uint64_t id, const struct msg_spawn *s)
 	n += s->has_nice;
 	n += s->containment != CONTAIN_AUTO;
 	n += s->linger_ms > 0;
+	n += s->state_events;
 	begin(b, &f, "spawn", id, n);
 	pack_bytes_array(&b->pk, "argv", s->argv, s->n_argv);
 	pack_bytes_array(&b->pk, "env", s->env, s->n_env);
@@ -485,6 +488,8 @@ msg_encode_spawn(struct pack_buf *b, uint64_t id, const struct msg_spawn *s)
 		pack_kv_str(&b->pk, "containment", containment_name(s->containment));
 	if (s->linger_ms > 0)
 		pack_kv_uint(&b->pk, "linger_ms", s->linger_ms);
+	if (s->state_events)
+		pack_kv_bool(&b->pk, "state", true);
 	msg_frame_end(b, &f);
 }
 

@@ -95,6 +95,7 @@ struct msg_spawn {
 	struct proto_bytes name; /* len 0: none */
 	bool detach;
 	bool stdin_pipe;
+	bool state_events;   /* the attached spawner wants "state" events */
 	uint64_t timeout_ms; /* 0: none */
 	uint64_t grace_ms;   /* 0: default */
 	bool has_grace;
@@ -144,6 +145,7 @@ struct msg_request {
 		struct {
 			struct msg_jobref job;
 			bool stdin_pipe;
+			bool state_events;
 		} attach;
 		struct {
 			struct msg_jobref job;

@@ -27,7 +27,10 @@
  *    so "not reaped yet" cannot change between the check and the kill.
  *    Afterwards every signal goes to verified descendants only.
  *
- * All state is static: one job per process.
+ * All state is static: one job at a time.  After its exit report a
+ * shepherd waits on its channel for the next spec (heidid keeps it in its
+ * warm pool instead of exec'ing a new one); job_reset() returns it to the
+ * state it had before the first spec.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +99,7 @@ static struct {
 	bool failed;
 	struct pidset leftovers;
 	uint64_t oom_kills;
+	uint64_t utime_us, stime_us, maxrss_kb; /* this job's children, from wait4 */
 } S = {
 	.sigfd = -1, .tfd = -1, .pidfd = -1, .status_rd = -1, .cg_dir = -1, .cg_ev = -1,
 };
@@ -103,7 +107,8 @@ static struct {
 /* Prepared before clone so that the child only makes system calls. */
 static struct {
 	char **argv, **envp, **paths; /* paths: exec candidates, NULL-terminated */
-	const char *cwd;
+	bool paths_own;               /* paths[] items are ours (not argv[0]) */
+	char *cwd;
 	int in_fd, out_fd, err_fd, status_wr, sync_rd;
 	bool has_nice;
 	int nice;
@@ -180,9 +185,8 @@ child_exec(void)
 	if (syscall(SYS_close_range, CHAN_FD + 1, ~0U, 0) < 0)
 		for (int fd = CHAN_FD + 1; fd < 1024; fd++)
 			close(fd);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+	/* every disposition is at its default but SIGPIPE (see main) */
+	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (C.has_nice && setpriority(PRIO_PROCESS, 0, C.nice) < 0)
@@ -267,8 +271,10 @@ prepare_exec(const struct shep_spec *sp)
 		if (C.paths == NULL)
 			exit(1);
 		C.paths[0] = C.argv[0];
+		C.paths_own = false;
 		return;
 	}
+	C.paths_own = true;
 	path = path_env != NULL ? path_env : DEFAULT_PATH;
 	C.paths = calloc(strlen(path) + 2, sizeof(char *));
 	if (C.paths == NULL)
@@ -463,8 +469,16 @@ reap_children(void)
 {
 	for (;;) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
+		struct rusage ru;
+		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
 
+		if (pid > 0) {
+			/* per job: RUSAGE_CHILDREN would add up every job this shepherd ran */
+			S.utime_us += (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
+			S.stime_us += (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+			if ((uint64_t)ru.ru_maxrss > S.maxrss_kb)
+				S.maxrss_kb = (uint64_t)ru.ru_maxrss;
+		}
 		if (pid == S.leader && !S.leader_exited) {
 			S.leader_exited = true;
 			S.leader_status = status;
@@ -537,7 +551,6 @@ send_exit(void)
 {
 	struct pack_buf b;
 	struct shep_exit e = { 0 };
-	struct rusage ru;
 	const char *reason = S.reason;
 
 	if (S.failed) {
@@ -562,11 +575,9 @@ send_exit(void)
 		reason = e.signal ? "signaled" : "exited";
 	e.reason.ptr = reason;
 	e.reason.len = strlen(reason);
-	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-		e.utime_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
-		e.stime_us = (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
-		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
-	}
+	e.utime_us = S.utime_us;
+	e.stime_us = S.stime_us;
+	e.maxrss_kb = S.maxrss_kb;
 	e.wall_ms = (time_now_ns() - S.start_ns) / NSEC_PER_MSEC;
 	e.leftovers = S.leftovers.n;
 	pack_buf_init(&b);
@@ -704,6 +715,19 @@ recv_spec(struct pack_doc *doc, char **bufp)
 
 	if (buf == NULL)
 		exit(1);
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = CHAN_FD, .events = POLLIN }, { .fd = S.sigfd, .events = POLLIN } };
+		struct signalfd_siginfo si;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			exit(1);
+		/* idle in the pool, a TERM (or INT, HUP, QUIT) ends us */
+		while (read(S.sigfd, &si, sizeof(si)) == sizeof(si))
+			if (si.ssi_signo != SIGCHLD)
+				exit(0);
+		if (pfd[0].revents)
+			break;
+	}
 	do
 		n = sock_recv_fds(CHAN_FD, buf, SHEP_PACKET_MAX, fds, 1, &n_fds);
 	while (n == -EINTR);
@@ -740,39 +764,53 @@ recv_spec(struct pack_doc *doc, char **bufp)
 	return &m.spec;
 }
 
-int
-main(void)
+/* Back to the state before the first spec (see the header comment). */
+static void
+job_reset(void)
 {
-	struct pack_doc doc;
-	const struct shep_spec *sp;
-	char *specbuf = NULL;
-	int pin[2] = { -1, -1 }, pout[2], perr[2], pstat[2], r;
-	sigset_t mask;
+	struct signalfd_siginfo si;
+
+	for (size_t i = 0; C.argv != NULL && C.argv[i] != NULL; i++)
+		free(C.argv[i]);
+	for (size_t i = 0; C.envp != NULL && C.envp[i] != NULL; i++)
+		free(C.envp[i]);
+	for (size_t i = 0; C.paths_own && C.paths != NULL && C.paths[i] != NULL; i++)
+		free(C.paths[i]);
+	free(C.argv);
+	free(C.envp);
+	free(C.paths);
+	free(C.cwd);
+	C.argv = C.envp = C.paths = NULL;
+	C.cwd = NULL;
+	C.in_fd = C.out_fd = C.err_fd = C.status_wr = C.sync_rd = -1;
+	S.pidfd = fd_close(S.pidfd);
+	S.status_rd = fd_close(S.status_rd);
+	S.cg_ev = fd_close(S.cg_ev);
+	S.cg_dir = fd_close(S.cg_dir);
+	S.leader = 0;
+	S.job_id = 0;
+	S.cgroup[0] = S.cgroup_rel[0] = '\0';
+	S.timeout_at = S.kill_at = S.rescan_at = 0;
+	S.phase = PH_RUNNING;
+	S.leader_exited = S.leader_just_exited = false;
+	S.leader_status = 0;
+	S.reason = NULL;
+	memset(&S.fail, 0, sizeof(S.fail));
+	S.failed = false;
+	pidset_clear(&S.leftovers);
+	S.oom_kills = S.utime_us = S.stime_us = S.maxrss_kb = 0;
+	timer_update();
+	while (read(S.sigfd, &si, sizeof(si)) == sizeof(si))
+		; /* this job's SIGCHLDs */
+}
+
+/* Run one job to its end and report it. */
+static void
+run_job(const struct shep_spec *sp)
+{
+	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 }, pstat[2], r;
 	const char *fail_stage = NULL;
 
-	S.self = getpid();
-	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) /* cloexec: n/a */
-			return 1;
-	check_channel();
-	pidset_init(&S.leftovers);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	S.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	S.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (S.sigfd < 0 || S.tfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-		perror("heidi-shepherd: setup");
-		return 1;
-	}
-
-	pack_doc_init(&doc);
-	sp = recv_spec(&doc, &specbuf);
 	S.job_id = sp->job_id;
 	S.grace_ms = sp->grace_ms;
 	S.start_ns = time_now_ns();
@@ -826,8 +864,6 @@ main(void)
 		for (size_t i = 0; i < 3; i++)
 			fd_close(fds[i]); /* no-ops for the fds just sent */
 	}
-	pack_doc_deinit(&doc);
-	free(specbuf);
 
 	for (;;) {
 		struct pollfd pfd[6];
@@ -885,10 +921,16 @@ main(void)
 			usleep(10000);
 	}
 	send_exit();
-	return 0;
+	return;
 
 failed:
 	/* Nothing runs: report the failed start and clean up the leaf. */
+	for (int i = 0; i < 2; i++) {
+		fd_close(pin[i]);
+		fd_close(pout[i]);
+		fd_close(perr[i]);
+	}
+	C.in_fd = C.out_fd = C.err_fd = -1;
 	S.fail.error = -r;
 	S.fail.stage = strcmp(fail_stage, "cgroup") == 0 ? STAGE_CGROUP : STAGE_SETUP;
 	S.failed = true;
@@ -896,5 +938,48 @@ failed:
 	if (S.cgroup[0] != '\0')
 		rmdir(S.cgroup);
 	send_exit();
-	return 0;
+}
+
+int
+main(void)
+{
+	sigset_t mask;
+
+	S.self = getpid();
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) /* cloexec: n/a */
+			return 1;
+	check_channel();
+	pidset_init(&S.leftovers);
+	/* heidid resets every disposition at start-up and its spawn resets
+	 * SIGPIPE, so all are at their default here; SIGPIPE is the only one we
+	 * change, and the job's child undoes it */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	S.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	S.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (S.sigfd < 0 || S.tfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		perror("heidi-shepherd: setup");
+		return 1;
+	}
+	for (;;) {
+		struct pack_doc doc;
+		char *specbuf = NULL;
+		const struct shep_spec *sp;
+
+		pack_doc_init(&doc);
+		sp = recv_spec(&doc, &specbuf); /* exits when heidid closes the channel */
+		run_job(sp);
+		pack_doc_deinit(&doc);
+		free(specbuf);
+		if (!S.chan_open)
+			return 0; /* heidid is gone: nobody to serve */
+		job_reset();
+	}
 }

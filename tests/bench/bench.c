@@ -405,82 +405,93 @@ envp_with(const char *var)
 
 /* ---- the benchmarks ---- */
 
+/* Interleaved rounds: a drift of the machine hits every contestant alike. */
 static void
 bench_seq(void)
 {
-	int n = smoke ? 30 : 300;
+	int rounds = smoke ? 3 : 30, per = 10;
 	struct daemon d;
 	char *true_argv[] = { (char *)"/bin/true", NULL };
-	char ts_env[400], nq_env[400], *tsp_envp[64], *nq_envp[64];
-	double t0, floor_ms, heidi_ms, tsp_ms = -1, nq_ms = -1;
-	int k = 0;
+	char *heidi_argv[] = { (char *)heidictl_path, (char *)"-s", NULL, (char *)"spawn",
+		(char *)"--", (char *)"/bin/true", NULL };
+	char *tsp[] = { (char *)"/usr/bin/tsp", (char *)"-nf", (char *)"/bin/true", NULL };
+	char *nq[] = { (char *)"/usr/bin/nq", (char *)"-q", (char *)"-c", (char *)"/bin/true", NULL };
+	char *nqw[] = { (char *)"/usr/bin/nq", (char *)"-w", NULL };
+	char ts_env[400], nq_env[400], nqdir[300], *tsp_envp[64], *nq_envp[64];
+	double t_floor = 0, t_heidi = 0, t_tsp = 0, t_nq = 0;
+	bool have_tsp = access(tsp[0], X_OK) == 0, have_nq = access(nq[0], X_OK) == 0;
+	int k = 0, n;
 
 	daemon_start(&d, "seq", NULL);
-	/* warm up all three */
-	for (int i = 0; i < 10; i++) {
-		run(true_argv, NULL, -1);
-		ctl(&d, "spawn", "--", "/bin/true", NULL);
-	}
-	t0 = now();
-	for (int i = 0; i < n; i++)
-		run(true_argv, NULL, -1);
-	floor_ms = (now() - t0) * 1000 / n;
-	t0 = now();
-	for (int i = 0; i < n; i++)
-		if (ctl(&d, "spawn", "--", "/bin/true", NULL) != 0)
-			die("heidictl spawn failed");
-	heidi_ms = (now() - t0) * 1000 / n;
-
+	heidi_argv[2] = d.sock;
 	snprintf(ts_env, sizeof(ts_env), "TS_SOCKET=%s/ts-seq.sock", dir);
+	snprintf(nq_env, sizeof(nq_env), "NQDIR=%s/nq", dir);
+	snprintf(nqdir, sizeof(nqdir), "%s/nq", dir);
+	mkdir(nqdir, 0700);
 	for (char **e = environ; *e != NULL && k < 60; e++)
-		if (strncmp(*e, "TS_", 3) != 0 && strncmp(*e, "NQDIR=", 6) != 0)
-			tsp_envp[k] = nq_envp[k] = *e, k++;
+		if (strncmp(*e, "TS_", 3) != 0 && strncmp(*e, "NQDIR=", 6) != 0) {
+			tsp_envp[k] = nq_envp[k] = *e;
+			k++;
+		}
 	tsp_envp[k] = ts_env;
 	tsp_envp[k + 1] = NULL;
-	snprintf(nq_env, sizeof(nq_env), "NQDIR=%s/nq", dir);
 	nq_envp[k] = nq_env;
 	nq_envp[k + 1] = NULL;
-	if (access("/usr/bin/tsp", X_OK) == 0) {
-		char *tsp[] = { (char *)"/usr/bin/tsp", (char *)"-nf", (char *)"/bin/true", NULL };
+	/* warm up every contestant */
+	for (int i = 0; i < 10; i++) {
+		run(true_argv, NULL, -1);
+		run(heidi_argv, NULL, -1);
+		if (have_tsp)
+			run(tsp, tsp_envp, -1);
+	}
+	for (int r = 0; r < rounds; r++) {
+		double t0 = now();
+
+		for (int i = 0; i < per; i++)
+			run(true_argv, NULL, -1);
+		t_floor += now() - t0;
+		t0 = now();
+		for (int i = 0; i < per; i++)
+			if (run(heidi_argv, NULL, -1) != 0)
+				die("heidictl spawn failed");
+		t_heidi += now() - t0;
+		if (have_tsp) {
+			t0 = now();
+			for (int i = 0; i < per; i++)
+				run(tsp, tsp_envp, -1);
+			t_tsp += now() - t0;
+		}
+		if (have_nq) {
+			t0 = now();
+			for (int i = 0; i < per; i++) {
+				run(nq, nq_envp, -1);
+				run(nqw, nq_envp, -1);
+			}
+			t_nq += now() - t0;
+		}
+	}
+	if (have_tsp) {
 		char *kill_ts[] = { (char *)"/usr/bin/tsp", (char *)"-K", NULL };
 
-		for (int i = 0; i < 10; i++)
-			run(tsp, tsp_envp, -1);
-		t0 = now();
-		for (int i = 0; i < n; i++)
-			run(tsp, tsp_envp, -1);
-		tsp_ms = (now() - t0) * 1000 / n;
 		run(kill_ts, tsp_envp, -1);
 	}
-	if (access("/usr/bin/nq", X_OK) == 0) {
-		char nqdir[300];
-		char *nq[] = { (char *)"/usr/bin/nq", (char *)"-q", (char *)"-c", (char *)"/bin/true", NULL };
-		char *nqw[] = { (char *)"/usr/bin/nq", (char *)"-w", NULL };
-
-		snprintf(nqdir, sizeof(nqdir), "%s/nq", dir);
-		mkdir(nqdir, 0700);
-		t0 = now();
-		for (int i = 0; i < n; i++) {
-			run(nq, nq_envp, -1);
-			run(nqw, nq_envp, -1);
-		}
-		nq_ms = (now() - t0) * 1000 / n;
-	}
 	daemon_stop(&d);
+	n = rounds * per;
 	{
-		char h[32], r[48];
+		double f = t_floor * 1000 / n, h = t_heidi * 1000 / n, ts = t_tsp * 1000 / n,
+		       q = t_nq * 1000 / n;
+		char hs[32], r[48];
 
-		snprintf(h, sizeof(h), "%.2f ms", heidi_ms);
-		snprintf(r, sizeof(r), "floor %.2f ms", floor_ms);
-		add_row("seq spawn+wait /bin/true, per job", h, r, heidi_ms / floor_ms, "<= 2.5",
-		    heidi_ms <= 2.5 * floor_ms);
-		if (tsp_ms > 0) {
-			snprintf(r, sizeof(r), "tsp -nf %.2f ms", tsp_ms);
-			add_row("", "", r, heidi_ms / tsp_ms, "<= 1.0", heidi_ms <= tsp_ms);
+		snprintf(hs, sizeof(hs), "%.2f ms", h);
+		snprintf(r, sizeof(r), "floor %.2f ms", f);
+		add_row("seq spawn+wait /bin/true, per job", hs, r, h / f, "<= 2.5", h <= 2.5 * f);
+		if (have_tsp) {
+			snprintf(r, sizeof(r), "tsp -nf %.2f ms", ts);
+			add_row("", "", r, h / ts, "<= 1.0", h <= ts);
 		}
-		if (nq_ms > 0) {
-			snprintf(r, sizeof(r), "nq + nq -w %.2f ms", nq_ms);
-			add_row("", "", r, heidi_ms / nq_ms, "(info)", true);
+		if (have_nq) {
+			snprintf(r, sizeof(r), "nq + nq -w %.2f ms", q);
+			add_row("", "", r, h / q, "(info)", true);
 		}
 	}
 }

@@ -18,6 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/frame.h"
+#include "proto/msg.h"
+#include "proto/pack.h"
 #include "tests/integration/harness.h"
 
 #define ARGS_MAX 64
@@ -469,6 +472,52 @@ bg_finish(struct bg *b, struct result *r, int timeout_ms)
 {
 	collect(r, b->pid, b->in_fd, NULL, 0, b->out_fd, b->err_fd, timeout_ms);
 	b->in_fd = b->out_fd = b->err_fd = -1;
+}
+
+/* Does the record journal (<state>/records, see heidid/store.h) hold a record of job id? */
+static bool
+journal_has(const char *path, long long id)
+{
+	FILE *f = fopen(path, "re");
+	uint8_t hdr[FRAME_HEADER];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
+		uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+			       (uint32_t)hdr[3] << 24;
+		char *body = len > 0 && len <= FRAME_MAX ? malloc(len) : NULL;
+		struct pack_doc doc;
+		struct proto_error err;
+		struct job_info ji;
+
+		if (body == NULL || fread(body, 1, len, f) != len) {
+			free(body);
+			break;
+		}
+		pack_doc_init(&doc);
+		if (pack_doc_parse(&doc, body, len, &err) == 0 &&
+		    msg_job_info_decode(&doc, doc.root, &ji, &err) == 0 && (long long)ji.id == id)
+			found = true;
+		pack_doc_deinit(&doc);
+		free(body);
+	}
+	fclose(f);
+	return found;
+}
+
+void
+wait_record(struct hd *h, long long id)
+{
+	char path[600];
+	long long end = now_ms() + 10000;
+
+	snprintf(path, sizeof(path), "%s/records", h->state);
+	while (!journal_has(path, id)) {
+		cr_assert_lt(now_ms(), end, "no record for job %lld", id);
+		msleep(5);
+	}
 }
 
 void

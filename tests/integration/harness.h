@@ -60,6 +60,9 @@ void ctl_bg(struct hd *h, struct bg *b, ...);
 /* Collect a background heidictl's output and status (timeout_ms cap). */
 void bg_finish(struct bg *b, struct result *r, int timeout_ms);
 
+/* Wait until heidid has stored the job's record (written at idle time, within 50 ms). */
+void wait_record(struct hd *h, long long id);
+
 /* Poll `status` until the job is running (its pipes and cgroup are set up). */
 void wait_running(struct hd *h, const char *job);
 

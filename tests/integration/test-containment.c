@@ -593,6 +593,7 @@ Test(cgroup, a_shepherd_whose_leaf_was_swept_still_finishes_and_exits)
 	wait_running(&H, "swept");
 	js = status_of("swept");
 	leader = (pid_t)json_int(js, "pid");
+	wait_record(&H, json_int(js, "id"));
 	free(js);
 	shep = ppid_of(leader);
 	/* freeze the shepherd, lose heidid, let the next heidid sweep the leaf away */

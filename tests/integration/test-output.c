@@ -165,6 +165,7 @@ Test(output, a_stalled_observer_does_not_slow_the_job)
 	struct bg obs;
 	struct result r;
 	char buf[65536];
+	size_t got = 0;
 
 	ctl(&H, &r, "spawn", "-d", "-n", "w100", "--", "sh", "-c", "sleep 0.3; head -c 104857600 /dev/zero", NULL);
 	cr_assert_eq(r.status, 0);
@@ -176,13 +177,14 @@ Test(output, a_stalled_observer_does_not_slow_the_job)
 	cr_assert_eq(r.status, 0);
 	result_free(&r);
 	/* the observer, once it reads, ends and is told what the cap dropped */
-	while (read(obs.out_fd, buf, sizeof(buf)) > 0)
-		;
+	for (ssize_t n; (n = read(obs.out_fd, buf, sizeof(buf))) > 0;)
+		got += (size_t)n;
 	close(obs.out_fd);
 	obs.out_fd = -1;
 	bg_finish(&obs, &r, 60000);
 	cr_assert_eq(r.status, 0);
-	cr_assert_not_null(strstr(r.err, "dropped"), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "dropped"), "observer stderr: [%s] status %d, got %zu bytes",
+	    r.err, r.status, got);
 	result_free(&r);
 }
 
@@ -383,6 +385,7 @@ Test(output, a_job_running_when_heidid_died_is_reported_daemon_lost)
 	wait_running(&H, "victim");
 	ctl(&H, &r, "--json", "status", "victim", NULL);
 	shep = ppid_of((pid_t)json_int(r.out, "pid"));
+	wait_record(&H, json_int(r.out, "id"));
 	result_free(&r);
 	kill(H.pid, SIGKILL);
 	hd_wait(&H, 10000);
@@ -405,11 +408,12 @@ Test(output, keep_bounds_the_finished_records)
 {
 	struct hd k;
 	struct result r;
+	char dir[256];
 	int lines = 0;
 
 	hd_start(&k, "--keep", "3", NULL);
 	for (int i = 0; i < 6; i++) {
-		ctl(&k, &r, "spawn", "--", "true", NULL);
+		ctl(&k, &r, "spawn", "--", "echo", "hi", NULL);
 		result_free(&r);
 	}
 	ctl(&k, &r, "ps", "-a", NULL);
@@ -420,12 +424,114 @@ Test(output, keep_bounds_the_finished_records)
 	result_free(&r);
 	{
 		char path[512];
+		long long end = now_ms() + 10000;
 
+		/* files of evicted jobs go at idle time */
 		snprintf(path, sizeof(path), "%s/state/jobs/1", k.dir);
-		cr_assert_neq(access(path, F_OK), 0, "the evicted job's files are still there");
-		snprintf(path, sizeof(path), "%s/state/jobs/6/record", k.dir);
+		while (access(path, F_OK) == 0) {
+			cr_assert_lt(now_ms(), end, "the evicted job's files are still there");
+			msleep(5);
+		}
+		snprintf(path, sizeof(path), "%s/state/jobs/6", k.dir);
 		cr_assert_eq(access(path, F_OK), 0);
 	}
+	/* a restarted heidid keeps the same three */
+	cr_assert_eq(hd_stop(&k, 15000), 0);
+	snprintf(dir, sizeof(dir), "%s", k.dir);
+	hd_start_in(&k, dir, (const char *const[]){ "--keep", "3", NULL });
+	ctl(&k, &r, "ps", "-a", NULL);
+	lines = 0;
+	for (char *p = r.out; *p; p++)
+		lines += *p == '\n';
+	cr_assert_eq(lines, 1 + 3, "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "\n4 "), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "\n6 "), "%s", r.out);
+	result_free(&r);
+	ctl(&k, &r, "logs", "6", NULL);
+	cr_assert_str_eq(r.out, "hi\n");
+	result_free(&r);
+	hd_cleanup(&k);
+}
+
+Test(output, the_record_journal_is_compacted_and_survives_restarts)
+{
+	struct hd k;
+	struct result r;
+	struct stat st;
+	char dir[256], path[512];
+	long long end;
+
+	hd_start(&k, "--keep", "2", NULL);
+	for (int i = 0; i < 80; i++) {
+		char code[8];
+
+		snprintf(code, sizeof(code), "exit %d", i % 7);
+		ctl(&k, &r, "spawn", "--", "sh", "-c", code, NULL);
+		cr_assert_eq(r.status, i % 7);
+		result_free(&r);
+	}
+	/* 80 jobs write 160 records; compaction keeps the journal near the live ones */
+	snprintf(path, sizeof(path), "%s/state/records", k.dir);
+	end = now_ms() + 10000;
+	for (;;) {
+		cr_assert_eq(stat(path, &st), 0);
+		if (st.st_size < 160 * 100)
+			break;
+		cr_assert_lt(now_ms(), end, "the journal was not compacted: %lld bytes",
+		    (long long)st.st_size);
+		msleep(10);
+	}
+	cr_assert_eq(hd_stop(&k, 15000), 0);
+	snprintf(dir, sizeof(dir), "%s", k.dir);
+	hd_start_in(&k, dir, (const char *const[]){ "--keep", "2", NULL });
+	ctl(&k, &r, "--json", "status", "80", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(json_int(r.out, "exit_code"), 79 % 7);
+	result_free(&r);
+	ctl(&k, &r, "--json", "status", "79", NULL);
+	cr_assert_eq(json_int(r.out, "exit_code"), 78 % 7);
+	result_free(&r);
+	ctl(&k, &r, "status", "78", NULL);
+	cr_assert_neq(r.status, 0, "job 78 was evicted but came back");
+	result_free(&r);
+	ctl(&k, &r, "spawn", "-d", "--", "true", NULL);
+	cr_assert_str_eq(r.out, "81\n");
+	result_free(&r);
+	hd_cleanup(&k);
+}
+
+Test(output, a_torn_journal_tail_is_ignored)
+{
+	struct hd k;
+	struct result r;
+	char dir[256], path[512];
+	int fd;
+
+	hd_start(&k, NULL);
+	ctl(&k, &r, "spawn", "--", "sh", "-c", "exit 3", NULL);
+	result_free(&r);
+	cr_assert_eq(hd_stop(&k, 15000), 0);
+	/* a crash in the middle of an append: a header promising more than follows */
+	snprintf(path, sizeof(path), "%s/state/records", k.dir);
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "\x40\0\0\0\x8a\xa2id", 8), 8);
+	close(fd);
+	snprintf(dir, sizeof(dir), "%s", k.dir);
+	hd_start_in(&k, dir, NULL);
+	ctl(&k, &r, "--json", "status", "1", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(json_int(r.out, "exit_code"), 3);
+	result_free(&r);
+	/* records written after the torn tail are found by the next heidid too */
+	ctl(&k, &r, "spawn", "--", "sh", "-c", "exit 4", NULL);
+	result_free(&r);
+	cr_assert_eq(hd_stop(&k, 15000), 0);
+	hd_start_in(&k, dir, NULL);
+	ctl(&k, &r, "--json", "status", "2", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(json_int(r.out, "exit_code"), 4);
+	result_free(&r);
 	hd_cleanup(&k);
 }
 

@@ -32,6 +32,9 @@ teardown(void)
 
 TestSuite(protocol, .init = setup, .fini = teardown, .timeout = 120);
 
+static uint64_t spawn_raw_state(struct client *c, const char *script, bool detach,
+    bool stdin_pipe, bool state);
+
 static struct client *
 connect_raw(void)
 {
@@ -54,10 +57,16 @@ recv_ev(struct client *c, struct msg_event *ev)
 static uint64_t
 spawn_raw(struct client *c, const char *script, bool detach, bool stdin_pipe)
 {
+	return spawn_raw_state(c, script, detach, stdin_pipe, false);
+}
+
+static uint64_t
+spawn_raw_state(struct client *c, const char *script, bool detach, bool stdin_pipe, bool state)
+{
 	struct proto_bytes av[3] = { { "/bin/sh", 7 }, { "-c", 2 }, { script, strlen(script) } };
 	struct proto_bytes ev[1] = { { "PATH=/usr/bin:/bin", 18 } };
 	struct msg_spawn s = { .argv = av, .n_argv = 3, .env = ev, .n_env = 1, .cwd = { "/", 1 },
-		.detach = detach, .stdin_pipe = stdin_pipe };
+		.detach = detach, .stdin_pipe = stdin_pipe, .state_events = state };
 	struct msg_event e;
 	uint64_t id = client_next_id(c);
 	struct proto_error err;
@@ -68,10 +77,24 @@ spawn_raw(struct client *c, const char *script, bool detach, bool stdin_pipe)
 	return e.job;
 }
 
+Test(protocol, state_events_come_only_when_asked_for)
+{
+	struct client *c = connect_raw();
+	uint64_t job = spawn_raw(c, "echo out", false, false);
+	struct msg_event ev;
+
+	do {
+		recv_ev(c, &ev);
+		cr_assert_neq(ev.type, MSG_STATE, "a state event nobody asked for");
+	} while (ev.type != MSG_EXIT);
+	cr_assert_eq(ev.job, job);
+	client_free(c);
+}
+
 Test(protocol, an_attached_spawner_gets_ok_then_state_then_output_then_exit)
 {
 	struct client *c = connect_raw();
-	uint64_t job = spawn_raw(c, "echo out; echo err >&2; exit 3", false, false);
+	uint64_t job = spawn_raw_state(c, "echo out; echo err >&2; exit 3", false, false, true);
 	struct msg_event ev;
 	bool state = false, exited = false;
 	size_t out = 0, err = 0;
