@@ -317,6 +317,8 @@ cmd_spawn(int argc, char **argv)
 	c = connect_or_die(EXIT_HEIDI);
 	if (!s.detach)
 		session_block_signals();
+	/* output through pipes (HEIDI_OUTPUT_EVENTS=1: as events, for testing that path) */
+	s.pipes = !s.detach && getenv("HEIDI_OUTPUT_EVENTS") == NULL;
 	id = client_next_id(c);
 	msg_encode_spawn(client_outbuf(c), id, &s);
 	ev = call(c, id, EXIT_HEIDI);

@@ -47,7 +47,8 @@ void
 watch_free(struct watch *w)
 {
 	struct job *job = w->job;
-	bool spawner_gone = w->kind == WATCH_SPAWNER && w->conn->dead;
+	bool spawner = w->kind == WATCH_SPAWNER;
+	bool spawner_gone = spawner && w->conn->dead;
 
 	LIST_REMOVE(w, job_entry);
 	LIST_REMOVE(w, conn_entry);
@@ -60,6 +61,8 @@ watch_free(struct watch *w)
 		joblog_free(w->own_log);
 	}
 	free(w);
+	if (spawner)
+		jobs_tee_close(job); /* its pipes end: it reads to their end */
 	if (spawner_gone)
 		jobs_spawner_gone(job);
 	else if (job->relay_paused)
@@ -340,7 +343,7 @@ control_job_output(struct job *job, enum out_stream s, const char *data, size_t 
 	uint8_t hdr[64];
 	struct iovec iov[2];
 
-	if (w == NULL || w->conn->dead)
+	if (w == NULL || w->conn->dead || w->pipes)
 		return;
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = msg_output_header(hdr, job->id, s, len);
@@ -350,6 +353,35 @@ control_job_output(struct job *job, enum out_stream s, const char *data, size_t 
 	/* lossless: a slow spawner makes the job wait, never the daemon buffer */
 	if (conn_queued(w->conn) > CONN_OUT_PAUSE)
 		job->relay_paused = true;
+}
+
+bool
+control_job_wants_pipes(struct job *job)
+{
+	struct watch *w = job_spawner(job);
+
+	return w != NULL && !w->conn->dead && w->want_pipes && !w->pipes;
+}
+
+int
+control_job_send_pipes(struct job *job, int fds[2])
+{
+	struct watch *w = job_spawner(job);
+	struct pack_buf b;
+	int r;
+
+	if (w == NULL || w->conn->dead || !w->want_pipes || w->pipes) {
+		close(fds[0]);
+		close(fds[1]);
+		return -ENOENT;
+	}
+	pack_buf_init(&b);
+	msg_encode_pipes(&b, job->id);
+	r = conn_send_fds(w->conn, &b, fds, 2);
+	pack_buf_deinit(&b);
+	if (r == 0)
+		w->pipes = true;
+	return r;
 }
 
 void
@@ -439,6 +471,7 @@ do_spawn(struct conn *c, const struct msg_request *req)
 			return;
 		}
 		w->state_events = req->spawn.state_events;
+		w->want_pipes = req->spawn.pipes;
 		if (req->spawn.stdin_pipe)
 			job->stdin_conn = c;
 	}

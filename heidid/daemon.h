@@ -39,21 +39,25 @@
 #define CONN_OUT_HARD (8u << 20)     /* stop reading requests from a client this far behind */
 #define STDIN_QUEUE_MAX (4u << 20)   /* a client ignoring input flow control is cut off */
 #define RELAY_CHUNK (256u << 10)     /* one read from a job pipe */
-#define FDS_PER_JOB 6                /* channel, stdout, stderr, stdin, log directory, log segment */
+#define FDS_PER_JOB 8                /* channel, stdout, stderr, stdin, log directory, log segment, the spawner's two pipes */
 #define FDS_RESERVED 64              /* loop, listener, signals, timers, logs, sweeps */
 #define IDLE_WORK_DEADLINE_NS (50 * 1000000ULL) /* records are written within 50 ms */
 
 /* ---- bounded output queue of a connection ---- */
 
+#define OUTQ_FDS 2
+
 struct outq_chunk {
 	TAILQ_ENTRY(outq_chunk) entry;
 	size_t len, off;
 	uint64_t tag; /* input queue: the request id to answer once written */
+	int fds[OUTQ_FDS]; /* sent (SCM_RIGHTS) with the chunk's first byte, then closed */
+	int n_fds;
 	char data[];
 };
 
 struct outq {
-	TAILQ_HEAD(, outq_chunk) chunks;
+	TAILQ_HEAD(outq_chunks, outq_chunk) chunks;
 	size_t bytes;
 };
 
@@ -98,13 +102,17 @@ struct watch {
 	bool follow;             /* until the job ends (logs -f, attach) */
 	bool attach;             /* send "exit" after the output, not "end" */
 	bool state_events;       /* WATCH_SPAWNER, attach: the client asked for "state" events */
+	bool want_pipes;         /* WATCH_SPAWNER: asked for its output through pipes */
+	bool pipes;              /* WATCH_SPAWNER: has them: no "output" events */
 };
 
 struct job_pipe {
-	struct loop_source src;
+	struct loop_source src;  /* the job's pipe (read end) */
+	struct loop_source tee;  /* the spawner's pipe (write end), fd -1 if none */
 	struct job *job;
 	enum out_stream stream;
 	bool open;
+	bool tee_full;           /* the spawner's pipe is full: wait, not reading ours */
 };
 
 struct job {
@@ -164,6 +172,8 @@ struct job {
 	uint64_t user_us, sys_us, maxrss_kb, wall_ms;
 	int64_t submitted_at, started_at, ended_at;
 	uint64_t submit_ns, start_ns;
+	uint32_t pipe_size;      /* its pipes' size (0: the kernel's) */
+	uint64_t pipe_bytes;     /* its share of D->pipe_reserved */
 	uint64_t bytes_relayed;
 
 	LIST_HEAD(, watch) watches;
@@ -225,7 +235,8 @@ struct config {
 	uint32_t max_spawn_rate;
 	uint64_t log_max;
 	size_t keep;
-	uint64_t pipe_size;
+	uint64_t pipe_size;     /* --pipe-size: every job's (0: the kernel's) */
+	bool pipe_size_auto;    /* no --pipe-size: large pipes within a budget */
 	uint64_t default_grace_ms;
 	size_t pool_size;
 	int notify_fd;
@@ -267,6 +278,9 @@ struct daemon {
 	int exit_status;
 	bool orphan_scan;
 	uint64_t fd_limit;     /* RLIMIT_NOFILE */
+	uint32_t pipe_big;     /* the size of large pipes (pipe_size_for) */
+	uint64_t pipe_budget;  /* bytes of large pipes heidid may have */
+	uint64_t pipe_reserved;
 	bool accept_paused;    /* accept4 hit the fd limit: wait for fds to free up */
 	bool idle_now;         /* a job just ended: a good moment for idle work */
 };
@@ -295,6 +309,8 @@ void jobs_reap(void);
  */
 bool jobs_pool_wants(void);
 bool jobs_pool_keeps(void);
+/* The spawner left or detached: close its pipes (it sees their end). */
+void jobs_tee_close(struct job *job);
 void jobs_pool_fill(void);
 /* Work done when no event is pending: refill the pool, write one job record. */
 bool jobs_idle_work_pending(void);
@@ -325,6 +341,8 @@ void server_resume_accept(void);
 bool jobs_fd_room(void);
 void conn_send_iov(struct conn *c, const struct iovec *iov, int n);
 void conn_send_buf(struct conn *c, struct pack_buf *b);
+/* Send b with fds attached to its first byte; the fds are ours to close either way.  0 or -errno. */
+int conn_send_fds(struct conn *c, struct pack_buf *b, int *fds, int n_fds);
 void conn_send_error(struct conn *c, uint64_t id, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void conn_send_ok(struct conn *c, uint64_t id);
@@ -339,6 +357,9 @@ void control_conn_drained(struct conn *c);
 void control_job_appended(struct job *job);
 /* The job started running: attached clients get a "state" event. */
 void control_job_state(struct job *job);
+bool control_job_wants_pipes(struct job *job);
+/* Send the spawner that asked for them the read ends fds[0..1] ("pipes"); consumed.  0 or -errno. */
+int control_job_send_pipes(struct job *job, int fds[2]);
 void control_job_log_closing(struct job *job);
 void watch_free(struct watch *w);
 struct watch *watch_new(struct conn *c, struct job *job, enum watch_kind kind, uint64_t req_id);

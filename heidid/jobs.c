@@ -16,7 +16,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +55,7 @@ RB_GENERATE(job_tree, job, by_id, job_cmp)
 static void job_event(struct job *job, enum job_event ev);
 static void pipe_close(struct job_pipe *p);
 static void pipe_drain(struct job_pipe *p);
+static void tee_close_one(struct job_pipe *p);
 static void lost_timeout(struct loop_timer *t, uint64_t now);
 static int copy_argv(struct job *job, const struct msg_spawn *s);
 
@@ -400,7 +403,6 @@ build_spec(struct job *job, const struct msg_spawn *s)
 		.has_nice = s->has_nice,
 		.nice = s->nice,
 		.stdin_pipe = s->stdin_pipe,
-		.pipe_size = D->cfg.pipe_size,
 		.mem_bytes = s->mem_bytes,
 		.pids_max = s->pids_max,
 		.cpu_millicores = s->cpu_millicores,
@@ -447,6 +449,7 @@ jobs_submit(const struct msg_spawn *s, struct job **jobp, struct proto_error *er
 	outq_init(&job->inq);
 	job->in_fd = -1;
 	job->out.src.fd = job->err.src.fd = -1;
+	job->out.tee.fd = job->err.tee.fd = -1;
 	loop_timer_init(&job->lost_timer, lost_timeout);
 	job->grace_ms = s->has_grace ? s->grace_ms : D->cfg.default_grace_ms;
 	job->timeout_ms = s->timeout_ms;
@@ -616,6 +619,34 @@ job_start_failed(struct job *job, int error, const char *stage)
 
 /* ---- the relay ---- */
 
+/*
+ * Large pipes let a job stream without a context switch per 64 KiB (1 GiB
+ * of output: 0.73 s instead of 1.06 s, docs/performance.md).  The kernel
+ * counts a pipe's size against its user whether filled or not, and past
+ * fs.pipe-user-pages-soft gives that user's new pipes one page: heidi's
+ * large pipes stay within a budget (a quarter of that limit, at most 256
+ * MiB); jobs beyond it get the kernel's default size.
+ */
+static uint32_t
+pipe_size_for(struct job *job)
+{
+	uint64_t want;
+
+	if (!D->cfg.pipe_size_auto)
+		job->pipe_size = (uint32_t)D->cfg.pipe_size;
+	else {
+		/* the job's stdout and stderr, and the spawner's two pipes */
+		want = (control_job_wants_pipes(job) ? 4 : 2) * (uint64_t)D->pipe_big;
+		job->pipe_size = 0;
+		if (D->pipe_big > 0 && D->pipe_reserved + want <= D->pipe_budget) {
+			job->pipe_size = D->pipe_big;
+			job->pipe_bytes = want;
+			D->pipe_reserved += want;
+		}
+	}
+	return job->pipe_size;
+}
+
 /* The log appears with the first output: a silent job costs no files. */
 static void
 job_log_open(struct job *job)
@@ -641,8 +672,101 @@ pipe_io(struct loop_source *src, uint32_t revents)
 	pipe_drain(p);
 }
 
+/* Count len bytes of output as relayed; the log exists from the first one. */
+static void
+relay_count(struct job *job, size_t len)
+{
+	job->bytes_relayed += len;
+	D->stats.bytes_relayed += len;
+	if (job->log == NULL && !job->log_failed)
+		job_log_open(job);
+}
+
 /*
- * Read from one pipe: once (fairness between jobs) while the job runs,
+ * Take len bytes that wait in the pipe with read(2): into the log, or
+ * dropped.  (splice(2) into the log would save a copy but holds the pipe
+ * locked while it writes the file: the job waits, and a stream ran 40%
+ * slower that way -- docs/performance.md.)
+ */
+static void
+take_by_read(struct job_pipe *p, size_t len)
+{
+	struct job *job = p->job;
+
+	while (len > 0) {
+		ssize_t n = read(p->src.fd, relay_buf, MIN(len, sizeof(relay_buf)));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		if (job->log != NULL)
+			joblog_append(job->log, p->stream, relay_buf, (size_t)n);
+		else
+			job->log_dropped += (uint64_t)n;
+		len -= (size_t)n;
+	}
+}
+
+static bool
+pipe_has_data(int fd)
+{
+	int avail = 0;
+
+	return ioctl(fd, FIONREAD, &avail) == 0 && avail > 0;
+}
+
+/*
+ * One chunk from the job's pipe: bytes moved, 0 at the end of the output,
+ * -EAGAIN when nothing can move now (empty, or the spawner's pipe is full:
+ * then tee_full is set), other -errno on an error.
+ *
+ *  - a spawner with pipes: tee(2) duplicates the bytes into its pipe (no
+ *    copy), then read(2) takes them for the log;
+ *  - else read(2), append to the log, send "output" events (if the
+ *    spawner takes them).
+ */
+static ssize_t
+pipe_move(struct job_pipe *p)
+{
+	struct job *job = p->job;
+	ssize_t n;
+
+	if (p->tee.fd >= 0) {
+		n = tee(p->src.fd, p->tee.fd, RELAY_CHUNK, SPLICE_F_NONBLOCK);
+		if (n < 0 && errno == EAGAIN && pipe_has_data(p->src.fd)) {
+			p->tee_full = true;
+			loop_modify(D->loop, &p->tee, EPOLLOUT);
+			return -EAGAIN;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			/* the spawner closed this pipe (EPIPE): the log still takes the output */
+			tee_close_one(p);
+			return -EINTR;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		relay_count(job, (size_t)n);
+		take_by_read(p, (size_t)n);
+		if (job->log != NULL)
+			control_job_appended(job);
+		return n;
+	}
+	n = read(p->src.fd, relay_buf, sizeof(relay_buf));
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	relay_count(job, (size_t)n);
+	if (job->log != NULL) {
+		joblog_append(job->log, p->stream, relay_buf, (size_t)n);
+		control_job_appended(job);
+	} else
+		job->log_dropped += (uint64_t)n;
+	control_job_output(job, p->stream, relay_buf, (size_t)n);
+	return n;
+}
+
+/*
+ * Relay from one pipe: once (fairness between jobs) while the job runs,
  * until EAGAIN once its tree is gone -- then every writer has exited and
  * an empty pipe is the end of the output.
  */
@@ -651,32 +775,102 @@ pipe_drain(struct job_pipe *p)
 {
 	struct job *job = p->job;
 
-	while (p->open && !job->relay_paused) {
-		ssize_t n = read(p->src.fd, relay_buf, sizeof(relay_buf));
+	while (p->open && !job->relay_paused && !p->tee_full) {
+		ssize_t n = pipe_move(p);
 
 		if (n > 0) {
-			job->bytes_relayed += (uint64_t)n;
-			D->stats.bytes_relayed += (uint64_t)n;
-			if (job->log == NULL && !job->log_failed)
-				job_log_open(job);
-			if (job->log != NULL) {
-				joblog_append(job->log, p->stream, relay_buf, (size_t)n);
-				control_job_appended(job);
-			} else
-				job->log_dropped += (uint64_t)n;
-			control_job_output(job, p->stream, relay_buf, (size_t)n);
 			if (!job->fsm.exit_reported)
 				return;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN && !job->fsm.exit_reported)
-			return;
+		if (n == -EAGAIN && (p->tee_full || !job->fsm.exit_reported))
+			break;
 		pipe_close(p); /* EOF, EAGAIN after the end, or an error */
 	}
-	if (job->relay_paused && p->open)
+	if ((job->relay_paused || p->tee_full) && p->open)
 		loop_modify(D->loop, &p->src, 0);
+}
+
+/* The spawner read from its full pipe: relay again. */
+static void
+tee_io(struct loop_source *src, uint32_t revents)
+{
+	struct job_pipe *p = container_of(src, struct job_pipe, tee);
+
+	(void)revents;
+	p->tee_full = false;
+	loop_modify(D->loop, &p->tee, 0);
+	if (p->open) {
+		loop_modify(D->loop, &p->src, p->job->relay_paused ? 0 : EPOLLIN);
+		pipe_drain(p);
+	}
+}
+
+static void
+tee_close_one(struct job_pipe *p)
+{
+	bool was_full = p->tee_full;
+	int fd = p->tee.fd;
+
+	if (fd < 0)
+		return;
+	loop_remove(D->loop, &p->tee); /* (sets tee.fd to -1) */
+	close(fd);
+	p->tee_full = false;
+	if (was_full && p->open)
+		loop_modify(D->loop, &p->src, p->job->relay_paused ? 0 : EPOLLIN);
+}
+
+void
+jobs_tee_close(struct job *job)
+{
+	tee_close_one(&job->out);
+	tee_close_one(&job->err);
+}
+
+/*
+ * A spawner that asked for pipes gets one per stream; heidid keeps the
+ * write ends and tees the job's output into them.  Without them (no fds
+ * left, ...) the output goes as "output" events.
+ */
+static void
+tee_open(struct job *job)
+{
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, rd[2];
+
+	if (!control_job_wants_pipes(job))
+		return;
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: no pipes for its spawner (%s); output goes as events",
+		    (unsigned long long)job->id, strerror(errno));
+		for (int i = 0; i < 2; i++) {
+			fd_close(po[i]);
+			fd_close(pe[i]);
+		}
+		return;
+	}
+	if (job->pipe_size > 0) {
+		fcntl(po[1], F_SETPIPE_SZ, (int)job->pipe_size);
+		fcntl(pe[1], F_SETPIPE_SZ, (int)job->pipe_size);
+	}
+	fd_set_nonblock(po[1], true);
+	fd_set_nonblock(pe[1], true);
+	rd[0] = po[0];
+	rd[1] = pe[0];
+	if (control_job_send_pipes(job, rd) < 0) {
+		close(po[1]);
+		close(pe[1]);
+		return;
+	}
+	loop_add(D->loop, &job->out.tee, po[1], 0, tee_io);
+	loop_add(D->loop, &job->err.tee, pe[1], 0, tee_io);
+	/* a stream its reader closed before the start ends at once */
+	if (!job->out.open)
+		tee_close_one(&job->out);
+	if (!job->err.open)
+		tee_close_one(&job->err);
 }
 
 static void
@@ -690,6 +884,7 @@ pipe_close(struct job_pipe *p)
 	loop_remove(D->loop, &p->src);
 	close(fd);
 	p->open = false;
+	tee_close_one(p); /* the spawner sees the end of this stream */
 	if (!job->out.open && !job->err.open)
 		job_event(job, JEV_OUTPUT_DRAINED);
 }
@@ -857,8 +1052,8 @@ job_started(struct job *job, const struct shep_started *st, int *fds, size_t n_f
 		s->lat_ns[s->n_lat++ % ARRAY_SIZE(s->lat_ns)] = job->start_ns - job->submit_ns;
 		s->started++;
 	}
-	job->out = (struct job_pipe){ .job = job, .stream = STREAM_STDOUT, .open = true };
-	job->err = (struct job_pipe){ .job = job, .stream = STREAM_STDERR, .open = true };
+	job->out = (struct job_pipe){ .job = job, .stream = STREAM_STDOUT, .open = true, .tee.fd = -1 };
+	job->err = (struct job_pipe){ .job = job, .stream = STREAM_STDERR, .open = true, .tee.fd = -1 };
 	fd_set_nonblock(fds[0], true);
 	fd_set_nonblock(fds[1], true);
 	loop_add(D->loop, &job->out.src, fds[0], job->relay_paused ? 0 : EPOLLIN, pipe_io);
@@ -876,6 +1071,7 @@ job_started(struct job *job, const struct shep_started *st, int *fds, size_t n_f
 	if (job->closed_early & (1u << STREAM_STDERR))
 		pipe_close(&job->err);
 	control_job_state(job);
+	tee_open(job);
 	job_store(job);
 }
 
@@ -1019,6 +1215,7 @@ job_spawn(struct job *job)
 		job_start_failed(job, -r, "shepherd");
 		return;
 	}
+	shep_spec_set_pipe_size(job->spec, job->spec_len, pipe_size_for(job));
 	r = shepherd_send_spec(sh, job);
 	if (r < 0) {
 		shepherd_close_channel(sh);
@@ -1124,6 +1321,8 @@ job_finish(struct job *job)
 		    (unsigned long long)job->id, job->cgroup);
 	if (job->sched_started)
 		sched_done(&D->sched);
+	D->pipe_reserved -= job->pipe_bytes;
+	job->pipe_bytes = 0;
 	D->pool_failed = false;
 	server_resume_accept();
 	if (job->log != NULL) {

@@ -61,7 +61,8 @@ usage(FILE *f)
 	    "      --grace DUR       default TERM-to-KILL grace for jobs and shutdown (default 10s)\n"
 	    "      --keep N          finished jobs to remember (default 1000)\n"
 	    "      --log-max SIZE    output kept per job (default 64M)\n"
-	    "      --pipe-size SIZE  size of job output pipes (default: the kernel's)\n"
+	    "      --pipe-size SIZE  size of every job's output pipes, 0 for the kernel's\n"
+	    "                        (default: 1M while within a budget, docs/performance.md)\n"
 	    "      --shepherd-pool N idle shepherds kept ready for the next jobs (default 2)\n"
 	    "      --log-level L     error, warn, info (default) or debug\n"
 	    "      --log-file PATH   log here instead of stderr (reopened on SIGHUP)\n"
@@ -187,6 +188,7 @@ parse_args(int argc, char **argv)
 	cfg->max_running = ncpu > 0 ? (size_t)ncpu : 1;
 	cfg->queue_cap = 1000;
 	cfg->keep = 1000;
+	cfg->pipe_size_auto = true;
 	cfg->log_max = 64ULL << 20;
 	cfg->default_grace_ms = 10000;
 	cfg->notify_fd = -1;
@@ -243,6 +245,7 @@ parse_args(int argc, char **argv)
 		case OPT_PIPE:
 			if (size_parse(optarg, &cfg->pipe_size) < 0 || cfg->pipe_size > (1u << 30))
 				die_usage("--pipe-size %s: not a size up to 1G (like 1M)", optarg);
+			cfg->pipe_size_auto = false;
 			break;
 		case OPT_LOGLEVEL:
 			if (log_level_parse(optarg, &level) < 0)
@@ -319,6 +322,42 @@ on_shutdown_timer(struct loop_timer *t, uint64_t now)
 }
 
 /* Drop every inherited fd but 0-2 and the notify fd. */
+static uint64_t
+read_sysctl(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/* See pipe_size_for() in jobs.c. */
+static void
+pipe_budget_init(void)
+{
+	uint64_t max = read_sysctl("/proc/sys/fs/pipe-max-size");
+	uint64_t soft = read_sysctl("/proc/sys/fs/pipe-user-pages-soft");
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	D->pipe_big = 1u << 20;
+	D->pipe_budget = 256u << 20;
+	if (geteuid() != 0) {
+		/* root (CAP_SYS_RESOURCE) is not held to these */
+		if (max > 0 && max < D->pipe_big)
+			D->pipe_big = (uint32_t)max;
+		if (soft > 0 && soft * page / 4 < D->pipe_budget)
+			D->pipe_budget = soft * page / 4;
+	}
+}
+
 static void
 close_inherited(int keep)
 {
@@ -365,6 +404,7 @@ main(int argc, char **argv)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		D->fd_limit = rl.rlim_cur;
+	pipe_budget_init();
 	/* dispositions inherited from whoever started us (a shell may ignore INT
 	 * and QUIT) go back to the default, so that spawning resets only SIGPIPE */
 	spawn_reset_signals();

@@ -38,6 +38,14 @@ outq_init(struct outq *q)
 	q->bytes = 0;
 }
 
+static void
+chunk_free(struct outq_chunk *ch)
+{
+	for (int i = 0; i < ch->n_fds; i++)
+		close(ch->fds[i]);
+	free(ch);
+}
+
 void
 outq_deinit(struct outq *q)
 {
@@ -45,7 +53,7 @@ outq_deinit(struct outq *q)
 
 	while ((ch = TAILQ_FIRST(&q->chunks)) != NULL) {
 		TAILQ_REMOVE(&q->chunks, ch, entry);
-		free(ch);
+		chunk_free(ch);
 	}
 	q->bytes = 0;
 }
@@ -68,9 +76,43 @@ outq_push(struct outq *q, const struct iovec *iov, int n_iov, uint64_t tag)
 	ch->len = len;
 	ch->off = 0;
 	ch->tag = tag;
+	ch->n_fds = 0;
 	TAILQ_INSERT_TAIL(&q->chunks, ch, entry);
 	q->bytes += len;
 	return 0;
+}
+
+/* sendmsg one chunk's first bytes with its fds.  Bytes sent, or -errno. */
+static ssize_t
+send_with_fds(int fd, struct outq_chunk *ch)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * OUTQ_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { ch->data + ch->off, ch->len - ch->off };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t w;
+
+	memset(&u, 0, sizeof(u));
+	msg.msg_control = u.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)ch->n_fds);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)ch->n_fds);
+	memcpy(CMSG_DATA(cm), ch->fds, sizeof(int) * (size_t)ch->n_fds);
+	do
+		w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	/* the fds went with the first byte: ours can go */
+	for (int i = 0; i < ch->n_fds; i++)
+		close(ch->fds[i]);
+	ch->n_fds = 0;
+	return w;
 }
 
 int
@@ -82,20 +124,28 @@ outq_flush(struct outq *q, int fd)
 		int n = 0;
 		ssize_t w;
 
-		TAILQ_FOREACH(ch, &q->chunks, entry) {
-			if (n == OUTQ_IOV_MAX)
-				break;
-			iov[n].iov_base = ch->data + ch->off;
-			iov[n].iov_len = ch->len - ch->off;
-			n++;
+		ch = TAILQ_FIRST(&q->chunks);
+		if (ch->n_fds > 0) {
+			w = send_with_fds(fd, ch);
+		} else {
+			TAILQ_FOREACH(ch, &q->chunks, entry) {
+				/* a chunk with fds starts a sendmsg of its own */
+				if (n == OUTQ_IOV_MAX || ch->n_fds > 0)
+					break;
+				iov[n].iov_base = ch->data + ch->off;
+				iov[n].iov_len = ch->len - ch->off;
+				n++;
+			}
+			w = writev(fd, iov, n);
+			if (w < 0)
+				w = -errno;
 		}
-		w = writev(fd, iov, n);
 		if (w < 0) {
-			if (errno == EINTR)
+			if (w == -EINTR)
 				continue;
-			if (errno == EAGAIN)
+			if (w == -EAGAIN)
 				return 0;
-			return -errno;
+			return (int)w;
 		}
 		q->bytes -= (size_t)w;
 		while (w > 0) {
@@ -109,7 +159,7 @@ outq_flush(struct outq *q, int fd)
 			}
 			w -= (ssize_t)left;
 			TAILQ_REMOVE(&q->chunks, ch, entry);
-			free(ch);
+			chunk_free(ch);
 		}
 	}
 	return 0;
@@ -217,6 +267,38 @@ conn_send_buf(struct conn *c, struct pack_buf *b)
 	if (b->sbuf.size > 0)
 		conn_send_iov(c, &iov, 1);
 	pack_buf_reset(b);
+}
+
+int
+conn_send_fds(struct conn *c, struct pack_buf *b, int *fds, int n_fds)
+{
+	struct iovec iov = { .iov_base = b->sbuf.data, .iov_len = b->sbuf.size };
+	struct outq_chunk *ch;
+	int r;
+
+	if (c->dead || n_fds > OUTQ_FDS || b->sbuf.size == 0) {
+		r = c->dead ? -EPIPE : -EINVAL;
+		goto fail;
+	}
+	/* queued like any message, so that it keeps its place; sent at once when it can */
+	r = outq_push(&c->out, &iov, 1, 0);
+	if (r < 0)
+		goto fail;
+	ch = TAILQ_LAST(&c->out.chunks, outq_chunks);
+	memcpy(ch->fds, fds, sizeof(int) * (size_t)n_fds);
+	ch->n_fds = n_fds;
+	pack_buf_reset(b);
+	if (TAILQ_FIRST(&c->out.chunks) == ch && outq_flush(&c->out, c->fd) < 0) {
+		conn_mark_dead(c);
+		return -EPIPE;
+	}
+	conn_after_write(c);
+	return 0;
+fail:
+	for (int i = 0; i < n_fds; i++)
+		close(fds[i]);
+	pack_buf_reset(b);
+	return r;
 }
 
 /* Replace bytes that are not UTF-8 with '?' and cut a sequence split by truncation. */

@@ -93,6 +93,8 @@ client_free(struct client *c)
 	if (c == NULL)
 		return NULL;
 	fd_close(c->fd);
+	for (size_t i = 0; i < c->n_fds; i++)
+		close(c->fds[i]);
 	frame_reader_deinit(&c->rd);
 	if (c->have_doc)
 		pack_doc_deinit(&c->doc);
@@ -139,7 +141,24 @@ client_flush(struct client *c)
 ssize_t
 client_fill(struct client *c)
 {
-	return frame_reader_fill(&c->rd, c->fd);
+	size_t n = 0;
+	ssize_t r = frame_reader_fill_fds(&c->rd, c->fd, c->fds + c->n_fds,
+	    CLIENT_MAX_FDS - c->n_fds, &n, &c->fds_lost);
+
+	c->n_fds += n;
+	return r;
+}
+
+int
+client_take_fd(struct client *c)
+{
+	int fd;
+
+	if (c->n_fds == 0)
+		return -1;
+	fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->n_fds * sizeof(int));
+	return fd;
 }
 
 static void copy_field(const msgpack_object *m, const char *key, char *buf, size_t len);

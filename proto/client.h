@@ -21,6 +21,8 @@
 /* Frames from heidid may be larger than requests: a "ps -a" of many jobs. */
 #define CLIENT_FRAME_MAX (64u << 20)
 
+#define CLIENT_MAX_FDS 4
+
 struct client {
 	int fd;
 	struct frame_reader rd;
@@ -33,6 +35,9 @@ struct client {
 	char server[64];
 	char instance[32];
 	uint64_t hello_id;  /* the hello's reply is still to come (pipelined) */
+	int fds[CLIENT_MAX_FDS]; /* fds received with the bytes, oldest first */
+	size_t n_fds;
+	bool fds_lost;      /* fds were sent that did not fit or could not be received */
 };
 
 /*
@@ -69,6 +74,8 @@ int client_flush(struct client *c);
 
 /* Read once from the socket (nonblocking use: call when poll says readable). >0, 0 EOF, -errno. */
 ssize_t client_fill(struct client *c);
+/* The oldest fd received from heidid (the "pipes" event brings two), or -1. */
+int client_take_fd(struct client *c);
 /* Next complete message already buffered: 0, FRAME_E_AGAIN, FRAME_E_EOF, -errno (err set). */
 int client_next(struct client *c, struct msg_event *ev, struct proto_error *err);
 /* Blocking: the next message. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "proto/frame.h"
@@ -118,6 +119,57 @@ frame_reader_fill(struct frame_reader *r, int fd)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
+	if (n == 0)
+		r->eof = 1;
+	r->end += (size_t)n;
+	return n;
+}
+
+ssize_t
+frame_reader_fill_fds(struct frame_reader *r, int fd, int *fds, size_t max_fds, size_t *n_fdsp,
+    bool *lostp)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	size_t want = read_size(r);
+	ssize_t n;
+
+	*n_fdsp = 0;
+	if (reserve(r, want) < 0)
+		return -ENOMEM;
+	iov.iov_base = r->buf + r->end;
+	iov.iov_len = r->cap - r->end;
+	do {
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		size_t cnt;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int rfd;
+
+			memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*n_fdsp < max_fds)
+				fds[(*n_fdsp)++] = rfd;
+			else {
+				close(rfd);
+				*lostp = true;
+			}
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC)
+		*lostp = true;
 	if (n == 0)
 		r->eof = 1;
 	r->end += (size_t)n;

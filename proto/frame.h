@@ -11,6 +11,7 @@
 #ifndef HEIDI_PROTO_FRAME_H
 #define HEIDI_PROTO_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,6 +40,13 @@ void frame_reader_deinit(struct frame_reader *r);
 int frame_reader_push(struct frame_reader *r, const void *data, size_t len);
 /* read(2) once from fd into the reader: bytes read (>0), 0 at EOF, -errno (-EAGAIN). */
 ssize_t frame_reader_fill(struct frame_reader *r, int fd);
+/*
+ * The same with recvmsg(2): fds passed with the bytes (SCM_RIGHTS) are
+ * stored in fds (at most max_fds, close-on-exec); *lostp is set when fds
+ * were dropped (more than max_fds, or no room in this process).
+ */
+ssize_t frame_reader_fill_fds(struct frame_reader *r, int fd, int *fds, size_t max_fds,
+    size_t *n_fdsp, bool *lostp);
 
 /*
  * Next complete frame: 0 and the payload (valid until the next call on r),

@@ -39,6 +39,7 @@ static const struct {
 	{ "exit", MSG_EXIT },
 	{ "end", MSG_END },
 	{ "state", MSG_STATE },
+	{ "pipes", MSG_PIPES },
 };
 
 const char *
@@ -216,6 +217,7 @@ decode_spawn(struct pack_doc *doc, const msgpack_object *m, struct msg_spawn *s,
 	TRY(pack_get_bool(m, "detach", false, &s->detach, err));
 	TRY(pack_get_bool(m, "stdin", false, &s->stdin_pipe, err));
 	TRY(pack_get_bool(m, "state", false, &s->state_events, err));
+	TRY(pack_get_bool(m, "pipes", false, &s->pipes, err));
 	TRY(pack_get_uint(m, "timeout_ms", false, 1, PROTO_DURATION_MAX, &s->timeout_ms, err));
 	r = pack_get_uint(m, "grace_ms", false, 0, PROTO_DURATION_MAX, &s->grace_ms, err);
 	if (r < 0)
@@ -461,6 +463,7 @@ msg_encode_spawn(struct pack_buf *b, uint64_t id, const struct msg_spawn *s)
 	n += s->containment != CONTAIN_AUTO;
 	n += s->linger_ms > 0;
 	n += s->state_events;
+	n += s->pipes;
 	begin(b, &f, "spawn", id, n);
 	pack_bytes_array(&b->pk, "argv", s->argv, s->n_argv);
 	pack_bytes_array(&b->pk, "env", s->env, s->n_env);
@@ -490,6 +493,8 @@ msg_encode_spawn(struct pack_buf *b, uint64_t id, const struct msg_spawn *s)
 		pack_kv_uint(&b->pk, "linger_ms", s->linger_ms);
 	if (s->state_events)
 		pack_kv_bool(&b->pk, "state", true);
+	if (s->pipes)
+		pack_kv_bool(&b->pk, "pipes", true);
 	msg_frame_end(b, &f);
 }
 
@@ -747,6 +752,18 @@ msg_encode_state(struct pack_buf *b, uint64_t job, const char *state, int64_t pi
 	msg_frame_end(b, &f);
 }
 
+void
+msg_encode_pipes(struct pack_buf *b, uint64_t job)
+{
+	struct pack_frame f;
+
+	msg_frame_begin(b, &f);
+	msgpack_pack_map(&b->pk, 2);
+	pack_kv_str(&b->pk, "type", "pipes");
+	pack_kv_uint(&b->pk, "job", job);
+	msg_frame_end(b, &f);
+}
+
 struct fixed_buf {
 	uint8_t *p;
 	size_t len, cap;
@@ -926,6 +943,9 @@ msg_event_decode(struct pack_doc *doc, const void *buf, size_t len, struct msg_e
 		TRY(pack_get_uint(m, "job", true, 1, UINT64_MAX, &ev->job, err));
 		TRY(pack_get_str(m, "state", true, 32, PACK_STR_UTF8, &ev->state, err));
 		TRY(pack_get_int(m, "pid", false, 0, INT32_MAX, &ev->pid, err));
+		return 0;
+	case MSG_PIPES:
+		TRY(pack_get_uint(m, "job", true, 1, UINT64_MAX, &ev->job, err));
 		return 0;
 	default:
 		return proto_error_set(err, "unknown_type", "unknown message type \"%.*s\"",

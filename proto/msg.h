@@ -62,6 +62,7 @@ enum msg_type {
 	MSG_EXIT,
 	MSG_END,
 	MSG_STATE,
+	MSG_PIPES,
 };
 
 const char *msg_type_name(enum msg_type t);
@@ -96,6 +97,7 @@ struct msg_spawn {
 	bool detach;
 	bool stdin_pipe;
 	bool state_events;   /* the attached spawner wants "state" events */
+	bool pipes;          /* the attached spawner takes its output through pipes */
 	uint64_t timeout_ms; /* 0: none */
 	uint64_t grace_ms;   /* 0: default */
 	bool has_grace;
@@ -245,6 +247,8 @@ void msg_encode_end(struct pack_buf *b, uint64_t job, const char *why);
 void msg_encode_gap(struct pack_buf *b, uint64_t job, uint64_t bytes);
 /* A job changed state (to the attached spawner and attach): "running" with its pid. */
 void msg_encode_state(struct pack_buf *b, uint64_t job, const char *state, int64_t pid);
+/* The "pipes" event: two fds (stdout, stderr read ends) travel with it. */
+void msg_encode_pipes(struct pack_buf *b, uint64_t job);
 /*
  * The header of an output event whose data follows separately: the bytes
  * in hdr[0..return) followed by len bytes of data form one frame.

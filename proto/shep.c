@@ -166,10 +166,25 @@ shep_encode_spec(struct pack_buf *b, const struct shep_spec *s)
 	if (s->has_nice)
 		pack_kv_int(&b->pk, "nice", s->nice);
 	pack_kv_bool(&b->pk, "stdin", s->stdin_pipe);
-	pack_kv_uint(&b->pk, "pipe_size", s->pipe_size);
 	pack_kv_uint(&b->pk, "mem_bytes", s->mem_bytes);
 	pack_kv_uint(&b->pk, "pids_max", s->pids_max);
 	pack_kv_uint(&b->pk, "cpu_millicores", s->cpu_millicores);
+	/* last, and always 5 bytes: shep_spec_set_pipe_size() rewrites it in place */
+	pack_key(&b->pk, "pipe_size");
+	msgpack_pack_fix_uint32(&b->pk, (uint32_t)MIN(s->pipe_size, UINT32_MAX));
+}
+
+void
+shep_spec_set_pipe_size(char *spec, size_t len, uint32_t size)
+{
+	uint8_t *p = (uint8_t *)spec + len - 4;
+
+	if (len < 5 || p[-1] != 0xce)
+		return;
+	p[0] = (uint8_t)(size >> 24);
+	p[1] = (uint8_t)(size >> 16);
+	p[2] = (uint8_t)(size >> 8);
+	p[3] = (uint8_t)size;
 }
 
 void

@@ -86,6 +86,8 @@ int shep_msg_decode(struct pack_doc *doc, const void *buf, size_t len, struct sh
 
 /* Encoders write one bare map (no frame header) into b. */
 void shep_encode_spec(struct pack_buf *b, const struct shep_spec *s);
+/* Change the pipe size of a spec shep_encode_spec() packed (decided when the job starts). */
+void shep_spec_set_pipe_size(char *spec, size_t len, uint32_t size);
 void shep_encode_spec_memfd(struct pack_buf *b);
 void shep_encode_signal(struct pack_buf *b, int sig, bool group);
 void shep_encode_stop(struct pack_buf *b, uint64_t grace_ms);

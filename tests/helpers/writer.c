@@ -6,7 +6,9 @@
  *   writer slow         "first\n", then sleep (the test reads before it ends)
  *   writer both N       N lines "out i" to stdout and "err i" to stderr, interleaved
  *   writer lines N      N lines "line i" to stdout
+ *   writer pipesize     "<size of fd 1's pipe> <size of fd 2's pipe>" to stderr
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,8 @@ main(int argc, char **argv)
 
 			wall(1, line, (size_t)k);
 		}
+	} else if (strcmp(argv[1], "pipesize") == 0) {
+		fprintf(stderr, "%d %d\n", fcntl(1, F_GETPIPE_SZ), fcntl(2, F_GETPIPE_SZ));
 	} else
 		return 2;
 	return 0;

@@ -160,6 +160,110 @@ Test(output, a_stalled_spawner_loses_nothing_and_heidid_memory_stays_bounded)
 	free(buf);
 }
 
+/*
+ * heidictl takes a job's output through pipes heidid tees into; the
+ * "output" events are the path of other clients and of a heidid that could
+ * not make pipes.  HEIDI_OUTPUT_EVENTS=1 makes heidictl ask for events.
+ */
+Test(output, output_as_events_arrives_the_same_as_through_pipes)
+{
+	size_t len = 8u << 20;
+	char *data = random_bytes(len), path[512], line[64];
+	struct result r;
+	size_t off = 0;
+
+	cr_assert_eq(setenv("HEIDI_OUTPUT_EVENTS", "1", 1), 0);
+	snprintf(path, sizeof(path), "%s/random", H.dir);
+	write_file(path, data, len);
+	ctl(&H, &r, "spawn", "--", "sh", "-c", "cat \"$0\"; exit 9", path, NULL);
+	cr_assert_eq(r.status, 9, "%s", r.err);
+	cr_assert_eq(r.out_len, len);
+	cr_assert(memcmp(r.out, data, len) == 0, "the bytes differ");
+	result_free(&r);
+	ctl(&H, &r, "spawn", "--", path_helper("writer"), "both", "1000", NULL);
+	cr_assert_eq(r.status, 0);
+	for (int i = 0; i < 1000; i++) {
+		int k = snprintf(line, sizeof(line), "err %d\n", i);
+
+		cr_assert(strncmp(r.err + off, line, (size_t)k) == 0, "stderr line %d", i);
+		off += (size_t)k;
+	}
+	cr_assert_eq(off, r.err_len);
+	result_free(&r);
+	free(data);
+}
+
+Test(output, a_stalled_spawner_taking_events_loses_nothing_and_heidid_stays_bounded)
+{
+	struct bg b;
+	struct result r;
+	long before, peak = 0;
+	char *buf = malloc(1 << 20);
+	size_t total = 0;
+	long long end;
+
+	cr_assert_eq(setenv("HEIDI_OUTPUT_EVENTS", "1", 1), 0);
+	before = rss_kb(H.pid);
+	ctl_bg(&H, &b, "spawn", "--", path_helper("writer"), "burst", "104857600", NULL);
+	end = now_ms() + 2000;
+	while (now_ms() < end) {
+		long kb = rss_kb(H.pid);
+
+		if (kb > peak)
+			peak = kb;
+		msleep(50);
+	}
+	cr_assert_lt(peak - before, 16 * 1024, "heidid grew by %ld KiB while the spawner stalled",
+	    peak - before);
+	for (;;) {
+		ssize_t n = read(b.out_fd, buf, 1 << 20);
+
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			cr_assert_eq((unsigned char)buf[i], (total + (size_t)i) % 251);
+		total += (size_t)n;
+	}
+	close(b.out_fd);
+	b.out_fd = -1;
+	bg_finish(&b, &r, 60000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(total, 104857600u);
+	result_free(&r);
+	free(buf);
+}
+
+Test(output, a_pipeline_into_head_ends_promptly_with_output_as_events_too)
+{
+	char cmd[1024];
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", cmd, NULL };
+	struct result r;
+
+	snprintf(cmd, sizeof(cmd), "HEIDI_OUTPUT_EVENTS=1 HEIDI_NO_AUTOSTART=1 %s -s %s spawn -- yes | head -1",
+	    path_heidictl(), H.sock);
+	run_argv(&r, argv, NULL, 0, 30000);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "y\n");
+	result_free(&r);
+	cr_assert(wait_no_marked(H.instance, 5000), "yes is still running");
+}
+
+Test(output, job_pipes_are_large_by_default_and_as_asked_with_pipe_size)
+{
+	struct hd k;
+	struct result r;
+
+	ctl(&H, &r, "spawn", "--", path_helper("writer"), "pipesize", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.err, "1048576 1048576\n");
+	result_free(&r);
+	hd_start(&k, "--pipe-size", "128K", NULL);
+	ctl(&k, &r, "spawn", "--", path_helper("writer"), "pipesize", NULL);
+	cr_assert_str_eq(r.err, "131072 131072\n");
+	result_free(&r);
+	hd_cleanup(&k);
+}
+
 Test(output, a_stalled_observer_does_not_slow_the_job)
 {
 	struct bg obs;

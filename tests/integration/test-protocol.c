@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fd.h"
+#include "common/util.h"
 #include "proto/client.h"
 #include "tests/integration/harness.h"
 
@@ -31,6 +34,18 @@ teardown(void)
 }
 
 TestSuite(protocol, .init = setup, .fini = teardown, .timeout = 120);
+
+/* The exit status an "exit" event's record stands for. */
+static int
+exit_status_of(struct client *c, const struct msg_event *ev)
+{
+	struct job_info ji;
+	struct proto_error err;
+
+	cr_assert_eq(msg_job_info_decode(&c->doc, pack_map_get(ev->map, "record"), &ji, &err), 0, "%s",
+	    err.message);
+	return job_info_exit_status(&ji);
+}
 
 static uint64_t spawn_raw_state(struct client *c, const char *script, bool detach,
     bool stdin_pipe, bool state);
@@ -75,6 +90,141 @@ spawn_raw_state(struct client *c, const char *script, bool detach, bool stdin_pi
 	cr_assert_eq(client_wait_reply(c, id, &e, &err), 0, "%s", err.message);
 	cr_assert_eq(e.type, MSG_OK, "%.*s", (int)e.message.len, e.message.ptr);
 	return e.job;
+}
+
+static uint64_t
+spawn_pipes(struct client *c, const char *script)
+{
+	struct proto_bytes av[3] = { { "/bin/sh", 7 }, { "-c", 2 }, { script, strlen(script) } };
+	struct proto_bytes ev[1] = { { "PATH=/usr/bin:/bin", 18 } };
+	struct msg_spawn s = { .argv = av, .n_argv = 3, .env = ev, .n_env = 1, .cwd = { "/", 1 },
+		.pipes = true };
+	struct msg_event e;
+	uint64_t id = client_next_id(c);
+	struct proto_error err;
+
+	msg_encode_spawn(client_outbuf(c), id, &s);
+	cr_assert_eq(client_wait_reply(c, id, &e, &err), 0, "%s", err.message);
+	cr_assert_eq(e.type, MSG_OK, "%.*s", (int)e.message.len, e.message.ptr);
+	return e.job;
+}
+
+/* Read what is in fd now; false at its end. */
+static bool
+slurp(int fd, size_t *total, char *first, size_t first_cap)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n == 0)
+			return false;
+		if (n < 0) {
+			cr_assert_eq(errno, EAGAIN, "read: %s", strerror(errno));
+			return true;
+		}
+		if (*total < first_cap)
+			memcpy(first + *total, buf, MIN((size_t)n, first_cap - *total));
+		*total += (size_t)n;
+	}
+}
+
+Test(protocol, a_spawner_that_asks_for_pipes_gets_the_output_through_them)
+{
+	struct client *c = connect_raw();
+	uint64_t job = spawn_pipes(c, "head -c 3000000 /dev/zero; printf err >&2; exit 4");
+	int fds[2] = { -1, -1 };
+	size_t total[2] = { 0, 0 };
+	char first[2][16] = { { 0 } };
+	bool open_[2] = { false, false }, exited = false;
+	struct msg_event ev;
+	struct proto_error err;
+
+	/* read the pipes while the job runs: they are smaller than its output */
+	while (!exited) {
+		struct pollfd pfd[3] = { { .fd = c->fd, .events = POLLIN } };
+		int n = 1;
+
+		for (int i = 0; i < 2; i++)
+			if (open_[i])
+				pfd[n++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		cr_assert_gt(poll(pfd, (nfds_t)n, 30000), 0, "nothing happened for 30 s");
+		for (int i = 0, k = 1; i < 2; i++)
+			if (open_[i] && pfd[k++].revents)
+				open_[i] = slurp(fds[i], &total[i], first[i], sizeof(first[i]));
+		if (!pfd[0].revents)
+			continue;
+		cr_assert(client_fill(c) >= 0 || errno == EAGAIN);
+		while (client_next(c, &ev, &err) == 0) {
+			cr_assert_eq(ev.job, job);
+			cr_assert_neq(ev.type, MSG_OUTPUT, "output came as an event, not through the pipe");
+			if (ev.type == MSG_PIPES) {
+				fds[0] = client_take_fd(c);
+				fds[1] = client_take_fd(c);
+				cr_assert(fds[0] >= 0 && fds[1] >= 0, "the pipes event came without its fds");
+				for (int i = 0; i < 2; i++) {
+					fd_set_nonblock(fds[i], true);
+					open_[i] = true;
+				}
+			} else if (ev.type == MSG_EXIT) {
+				exited = true;
+				cr_assert_eq(exit_status_of(c, &ev), 4);
+			}
+		}
+	}
+	cr_assert_geq(fds[0], 0, "no pipes event before the exit");
+	/* heidid closed its ends before "exit": the rest is there, then the end */
+	for (int i = 0; i < 2; i++) {
+		while (open_[i]) {
+			size_t before = total[i];
+
+			open_[i] = slurp(fds[i], &total[i], first[i], sizeof(first[i]));
+			cr_assert(!open_[i] || total[i] > before, "a pipe still open after the exit event");
+		}
+		close(fds[i]);
+	}
+	cr_assert_eq(total[0], 3000000u);
+	cr_assert_eq(total[1], 3u);
+	cr_assert_str_eq(first[1], "err");
+	cr_assert_eq(c->n_fds, 0);
+	client_free(c);
+}
+
+Test(protocol, a_spawner_closing_its_stdout_pipe_loses_that_stream_only)
+{
+	struct client *c = connect_raw();
+	uint64_t job = spawn_pipes(c, "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; echo done >&2");
+	int fds[2] = { -1, -1 };
+	struct msg_event ev;
+	struct proto_error err;
+	char buf[64] = { 0 };
+	ssize_t n;
+	struct result r;
+	char id[32];
+
+	do {
+		cr_assert_eq(client_recv(c, &ev, &err), 0, "%s", err.message);
+	} while (ev.type != MSG_PIPES);
+	fds[0] = client_take_fd(c);
+	fds[1] = client_take_fd(c);
+	close(fds[0]);
+	do {
+		cr_assert_eq(client_recv(c, &ev, &err), 0, "%s", err.message);
+		cr_assert_neq(ev.type, MSG_OUTPUT);
+	} while (ev.type != MSG_EXIT);
+	/* the job was not hurt: it ended normally, its stderr came, its log has all */
+	cr_assert_eq(exit_status_of(c, &ev), 0);
+	n = read(fds[1], buf, sizeof(buf) - 1);
+	cr_assert_eq(n, 5);
+	cr_assert_str_eq(buf, "done\n");
+	close(fds[1]);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)job);
+	ctl(&H, &r, "logs", "--stdout", id, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "line 2999\n"));
+	result_free(&r);
+	client_free(c);
 }
 
 Test(protocol, state_events_come_only_when_asked_for)
