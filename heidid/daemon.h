@@ -173,6 +173,7 @@ struct job {
 	int64_t submitted_at, started_at, ended_at;
 	uint64_t submit_ns, start_ns;
 	uint32_t pipe_size;      /* its pipes' size (0: the kernel's) */
+	bool tee_pending;        /* the spawner's pipes come with the first output */
 	uint64_t pipe_bytes;     /* its share of D->pipe_reserved */
 	uint64_t bytes_relayed;
 

@@ -1,16 +1,18 @@
 /*
  * jobs.c: the life of a job inside heidid.
  *
- * submit -> queue (sched.c) -> start: exec a shepherd (posix_spawn, never a
- * fork of our memory) and send it the spec -> "started": the pipes arrive
- * and the relay runs -> "exit" report + end of output -> done.
+ * submit -> queue (sched.c) -> start: a warm shepherd from the pool (or a
+ * new one, exec'd with vfork, never a fork of our memory) gets the spec ->
+ * "started": the pipes arrive and the relay runs -> "exit" report + end of
+ * output -> done; the shepherd goes back to the pool for the next job.
  *
  * The job state machine (jobstate.c) decides; this file carries out its
- * actions.  Output is relayed chunk by chunk from a shared buffer: to the
- * attached spawner (lossless: a slow spawner pauses the pipes, so the job
- * blocks in write) and, later, to the log.  heidid is a child subreaper:
- * a process re-parented to it is an orphan of a dead shepherd and is
- * killed (after pidfd verification).
+ * actions.  Output is relayed chunk by chunk: tee'd into the attached
+ * spawner's pipes, or sent as "output" events (lossless either way: a slow
+ * spawner pauses the relay, so the job blocks in write), and appended to
+ * the log.  Records, pool refills and removals wait for idle time.  heidid
+ * is a child subreaper: a process re-parented to it is an orphan of a dead
+ * shepherd and is killed (after pidfd verification).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +56,7 @@ RB_GENERATE(job_tree, job, by_id, job_cmp)
 
 static void job_event(struct job *job, enum job_event ev);
 static void pipe_close(struct job_pipe *p);
+static void tee_open(struct job *job);
 static void pipe_drain(struct job_pipe *p);
 static void tee_close_one(struct job_pipe *p);
 static void lost_timeout(struct loop_timer *t, uint64_t now);
@@ -732,6 +735,11 @@ pipe_move(struct job_pipe *p)
 	struct job *job = p->job;
 	ssize_t n;
 
+	if (job->tee_pending && pipe_has_data(p->src.fd)) {
+		/* the first output: the spawner's pipes now (a silent job needs none) */
+		job->tee_pending = false;
+		tee_open(job);
+	}
 	if (p->tee.fd >= 0) {
 		n = tee(p->src.fd, p->tee.fd, RELAY_CHUNK, SPLICE_F_NONBLOCK);
 		if (n < 0 && errno == EAGAIN && pipe_has_data(p->src.fd)) {
@@ -1071,7 +1079,7 @@ job_started(struct job *job, const struct shep_started *st, int *fds, size_t n_f
 	if (job->closed_early & (1u << STREAM_STDERR))
 		pipe_close(&job->err);
 	control_job_state(job);
-	tee_open(job);
+	job->tee_pending = control_job_wants_pipes(job);
 	job_store(job);
 }
 
