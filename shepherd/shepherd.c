@@ -34,14 +34,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -58,28 +56,15 @@
 #include "common/sock.h"
 #include "common/time.h"
 #include "proto/shep.h"
+#include "shepherd/leader.h"
 
 #define CHAN_FD 3
 #define RESCAN_NS (50 * NSEC_PER_MSEC)
-#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 enum phase {
 	PH_RUNNING,  /* leader alive, nothing asked */
 	PH_STOPPING, /* TERM sent, KILL at kill_at */
 	PH_KILLING,  /* KILL sent; re-kill stragglers until empty */
-};
-
-/* What the child writes on the status pipe when it cannot exec. */
-struct exec_fail {
-	int error;
-	int stage;
-};
-enum { STAGE_EXEC, STAGE_CHDIR, STAGE_SETUP, STAGE_CGROUP };
-static const char *const stage_names[] = {
-	[STAGE_EXEC] = "exec",
-	[STAGE_CHDIR] = "chdir",
-	[STAGE_SETUP] = "setup",
-	[STAGE_CGROUP] = "cgroup",
 };
 
 static struct {
@@ -104,16 +89,6 @@ static struct {
 	.sigfd = -1, .tfd = -1, .pidfd = -1, .status_rd = -1, .cg_dir = -1, .cg_ev = -1,
 };
 
-/* Prepared before clone so that the child only makes system calls. */
-static struct {
-	char **argv, **envp, **paths; /* paths: exec candidates, NULL-terminated */
-	bool paths_own;               /* paths[] items are ours (not argv[0]) */
-	char *cwd;
-	int in_fd, out_fd, err_fd, status_wr, sync_rd;
-	bool has_nice;
-	int nice;
-} C = { .in_fd = -1, .out_fd = -1, .err_fd = -1, .status_wr = -1, .sync_rd = -1 };
-
 static void warnx_(const char *fmt, ...) _printf_(1, 2);
 
 static void
@@ -132,165 +107,6 @@ warnx_(const char *fmt, ...)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
 	(void)!write(STDERR_FILENO, buf, (size_t)n);
-}
-
-static char *
-dup_bytes(const struct proto_bytes *b)
-{
-	char *s = malloc(b->len + 1);
-
-	if (s == NULL)
-		exit(1);
-	memcpy(s, b->ptr, b->len);
-	s[b->len] = '\0';
-	return s;
-}
-
-/* ---- the child ------------------------------------------------------------- */
-
-_noreturn_ static void
-child_fail(int stage, int error)
-{
-	struct exec_fail f = { .error = error, .stage = stage };
-
-	(void)!write(CHAN_FD, &f, sizeof(f));
-	_exit(error == ENOENT || error == ENOTDIR ? 127 : 126);
-}
-
-_noreturn_ static void
-child_exec(void)
-{
-	int seen_eacces = 0, error = ENOENT;
-	sigset_t none;
-
-	if (C.sync_rd >= 0) {
-		char c;
-
-		/* wait until the parent has moved us into the cgroup */
-		if (read(C.sync_rd, &c, 1) != 1)
-			_exit(126);
-	}
-	/*
-	 * The status pipe replaces the channel at fd 3 (close-on-exec) before
-	 * anything can fail; the pipes go to 0-2.  All sources are >= 4, so
-	 * no dup2 clobbers another source.
-	 */
-	if (dup3(C.status_wr, CHAN_FD, O_CLOEXEC) < 0)
-		_exit(126);
-	if (setsid() < 0)
-		child_fail(STAGE_SETUP, errno);
-	if (dup2(C.in_fd, 0) < 0 || dup2(C.out_fd, 1) < 0 || dup2(C.err_fd, 2) < 0)
-		child_fail(STAGE_SETUP, errno);
-	/* Criterion, shells and others leave fds open without FD_CLOEXEC. */
-	if (syscall(SYS_close_range, CHAN_FD + 1, ~0U, 0) < 0)
-		for (int fd = CHAN_FD + 1; fd < 1024; fd++)
-			close(fd);
-	/* every disposition is at its default but SIGPIPE (see main) */
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (C.has_nice && setpriority(PRIO_PROCESS, 0, C.nice) < 0)
-		child_fail(STAGE_SETUP, errno);
-	if (chdir(C.cwd) < 0)
-		child_fail(STAGE_CHDIR, errno);
-	for (char **p = C.paths; *p != NULL; p++) {
-		execve(*p, C.argv, C.envp);
-		switch (errno) {
-		case ENOEXEC: {
-			/* like execvp: a script without #! runs under sh */
-			size_t n = 0;
-			char **sv;
-
-			while (C.argv[n] != NULL)
-				n++;
-			sv = calloc(n + 2, sizeof(*sv));
-			if (sv == NULL)
-				child_fail(STAGE_EXEC, ENOMEM);
-			sv[0] = (char *)"sh";
-			sv[1] = *p;
-			for (size_t i = 1; i < n; i++)
-				sv[i + 1] = C.argv[i];
-			execve("/bin/sh", sv, C.envp);
-			child_fail(STAGE_EXEC, errno);
-		}
-		case EACCES:
-			seen_eacces = 1;
-			break;
-		case ENOENT:
-		case ENOTDIR:
-		case ELOOP:
-		case ENAMETOOLONG:
-		case ESTALE:
-		case ENODEV:
-			break;
-		default:
-			child_fail(STAGE_EXEC, errno);
-		}
-		error = errno;
-	}
-	child_fail(STAGE_EXEC, seen_eacces ? EACCES : error == ENOTDIR ? ENOENT : error);
-}
-
-/* ---- preparing the job ----------------------------------------------------- */
-
-static void
-prepare_exec(const struct shep_spec *sp)
-{
-	char marker[128], *path_env = NULL;
-	const char *path;
-	size_t n_env = 0, n_paths = 0;
-
-	C.argv = calloc(sp->n_argv + 1, sizeof(char *));
-	C.envp = calloc(sp->n_env + 2, sizeof(char *));
-	if (C.argv == NULL || C.envp == NULL)
-		exit(1);
-	for (size_t i = 0; i < sp->n_argv; i++)
-		C.argv[i] = dup_bytes(&sp->argv[i]);
-	for (size_t i = 0; i < sp->n_env; i++) {
-		char *e = dup_bytes(&sp->env[i]);
-
-		if (strncmp(e, "HEIDI_JOB_ID=", 13) == 0) {
-			free(e);
-			continue;
-		}
-		if (strncmp(e, "PATH=", 5) == 0)
-			path_env = e + 5;
-		C.envp[n_env++] = e;
-	}
-	/* The marker names the job and the heidid instance (docs/containment.md). */
-	snprintf(marker, sizeof(marker), "HEIDI_JOB_ID=%llu@%.*s", (unsigned long long)sp->job_id,
-	    (int)sp->instance.len, sp->instance.ptr);
-	C.envp[n_env++] = strdup(marker);
-	C.cwd = dup_bytes(&sp->cwd);
-	C.has_nice = sp->has_nice;
-	C.nice = (int)sp->nice;
-
-	/* PATH search like execvp, but with the job's PATH, not ours. */
-	if (strchr(C.argv[0], '/') != NULL) {
-		C.paths = calloc(2, sizeof(char *));
-		if (C.paths == NULL)
-			exit(1);
-		C.paths[0] = C.argv[0];
-		C.paths_own = false;
-		return;
-	}
-	C.paths_own = true;
-	path = path_env != NULL ? path_env : DEFAULT_PATH;
-	C.paths = calloc(strlen(path) + 2, sizeof(char *));
-	if (C.paths == NULL)
-		exit(1);
-	for (const char *p = path;; p++) {
-		const char *end = strchrnul(p, ':');
-		size_t dlen = (size_t)(end - p);
-		char *cand;
-
-		if (asprintf(&cand, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "", C.argv[0]) < 0)
-			exit(1);
-		C.paths[n_paths++] = cand;
-		if (*end == '\0')
-			break;
-		p = end;
-	}
 }
 
 /* Create the leaf and apply limits.  0 or -errno. */
@@ -327,58 +143,6 @@ setup_cgroup(const struct shep_spec *sp)
  * written its pid to cgroup.procs.  Either way it runs no job code outside
  * the cgroup.  0 or -errno.
  */
-static int
-start_leader(void)
-{
-	struct clone_args args;
-	int sync[2] = { -1, -1 }, pidfd = -1;
-	bool no_clone3 = getenv("HEIDI_SHEPHERD_NO_CLONE3") != NULL;
-	long pid = -1;
-
-	memset(&args, 0, sizeof(args));
-	args.flags = CLONE_PIDFD | (S.cg_dir >= 0 ? CLONE_INTO_CGROUP : 0);
-	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-	args.exit_signal = SIGCHLD;
-	args.cgroup = S.cg_dir >= 0 ? (uint64_t)S.cg_dir : 0;
-	if (!no_clone3)
-		pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0 && (no_clone3 || errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
-		if (S.cg_dir >= 0 && pipe2(sync, O_CLOEXEC) < 0)
-			return -errno;
-		C.sync_rd = sync[0];
-		/* raw clone, like fork, but with a pidfd */
-		pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
-	}
-	if (pid == 0)
-		child_exec();
-	if (pid < 0) {
-		int e = errno;
-
-		fd_close(sync[0]);
-		fd_close(sync[1]);
-		return -e;
-	}
-	S.leader = (pid_t)pid;
-	S.pidfd = pidfd;
-	if (sync[1] >= 0) {
-		char buf[32];
-		int r;
-
-		snprintf(buf, sizeof(buf), "%ld", pid);
-		r = cgroup_attr_write(S.cg_dir, "cgroup.procs", buf);
-		if (r == 0 && write(sync[1], "", 1) != 1)
-			r = -errno;
-		sync[0] = fd_close(sync[0]);
-		sync[1] = fd_close(sync[1]);
-		C.sync_rd = -1;
-		if (r < 0) {
-			pidfd_signal(pidfd, SIGKILL);
-			return r;
-		}
-	}
-	return 0;
-}
-
 /* ---- the tree ---------------------------------------------------------------- */
 
 /*
@@ -555,7 +319,7 @@ send_exit(void)
 
 	if (S.failed) {
 		e.error = S.fail.error;
-		e.stage.ptr = stage_names[S.fail.stage];
+		e.stage.ptr = leader_stage_names[S.fail.stage];
 		e.stage.len = strlen(e.stage.ptr);
 		/* the child could not exec (the command's fault), or we could not start it */
 		reason = S.leader > 0 ? "exec_failed" : "spawn_failed";
@@ -770,19 +534,7 @@ job_reset(void)
 {
 	struct signalfd_siginfo si;
 
-	for (size_t i = 0; C.argv != NULL && C.argv[i] != NULL; i++)
-		free(C.argv[i]);
-	for (size_t i = 0; C.envp != NULL && C.envp[i] != NULL; i++)
-		free(C.envp[i]);
-	for (size_t i = 0; C.paths_own && C.paths != NULL && C.paths[i] != NULL; i++)
-		free(C.paths[i]);
-	free(C.argv);
-	free(C.envp);
-	free(C.paths);
-	free(C.cwd);
-	C.argv = C.envp = C.paths = NULL;
-	C.cwd = NULL;
-	C.in_fd = C.out_fd = C.err_fd = C.status_wr = C.sync_rd = -1;
+	leader_reset();
 	S.pidfd = fd_close(S.pidfd);
 	S.status_rd = fd_close(S.status_rd);
 	S.cg_ev = fd_close(S.cg_ev);
@@ -816,7 +568,7 @@ run_job(const struct shep_spec *sp)
 	S.start_ns = time_now_ns();
 	if (sp->timeout_ms > 0)
 		S.timeout_at = S.start_ns + sp->timeout_ms * NSEC_PER_MSEC;
-	prepare_exec(sp);
+	leader_prepare(sp);
 
 	if (sp->cgroup.len > 0 && (r = setup_cgroup(sp)) < 0) {
 		fail_stage = "cgroup";
@@ -833,19 +585,15 @@ run_job(const struct shep_spec *sp)
 		fcntl(pout[1], F_SETPIPE_SZ, (int)sp->pipe_size);
 		fcntl(perr[1], F_SETPIPE_SZ, (int)sp->pipe_size);
 	}
-	C.in_fd = pin[0];
-	C.out_fd = pout[1];
-	C.err_fd = perr[1];
-	C.status_wr = pstat[1];
+	leader_set_fds(pin[0], pout[1], perr[1], pstat[1]);
 	S.status_rd = pstat[0];
-	if ((r = start_leader()) < 0) {
+	r = leader_start(S.cg_dir, &S.leader, &S.pidfd);
+	leader_close_fds();
+	pin[0] = pout[1] = perr[1] = -1;
+	if (r < 0) {
 		fail_stage = "setup";
 		goto failed;
 	}
-	C.in_fd = fd_close(C.in_fd);
-	C.out_fd = fd_close(C.out_fd);
-	C.err_fd = fd_close(C.err_fd);
-	C.status_wr = fd_close(C.status_wr);
 	{
 		struct pack_buf b;
 		struct shep_started st = {
@@ -930,7 +678,6 @@ failed:
 		fd_close(pout[i]);
 		fd_close(perr[i]);
 	}
-	C.in_fd = C.out_fd = C.err_fd = -1;
 	S.fail.error = -r;
 	S.fail.stage = strcmp(fail_stage, "cgroup") == 0 ? STAGE_CGROUP : STAGE_SETUP;
 	S.failed = true;
