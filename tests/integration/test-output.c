@@ -139,8 +139,12 @@ Test(output, a_stalled_spawner_loses_nothing_and_heidid_memory_stays_bounded)
 			peak = kb;
 		msleep(50);
 	}
-	cr_assert_lt(peak - before, 16 * 1024, "heidid grew by %ld KiB while the spawner stalled",
-	    peak - before);
+	if (HARNESS_RSS_MEANINGFUL)
+		cr_assert_lt(peak - before, 16 * 1024,
+		    "heidid grew by %ld KiB while the spawner stalled", peak - before);
+	else
+		cr_log_info("heidid's RSS not checked (grew by %ld KiB): built with AddressSanitizer",
+		    peak - before);
 	/* now every byte arrives */
 	for (;;) {
 		ssize_t n = read(b.out_fd, buf, 1 << 20);
