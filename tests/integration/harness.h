@@ -63,6 +63,9 @@ void bg_finish(struct bg *b, struct result *r, int timeout_ms);
 /* Wait until heidid has stored the job's record (written at idle time, within 50 ms). */
 void wait_record(struct hd *h, long long id);
 
+/* The number of frames (records) in heidid's record journal, -1 if it has none. */
+int journal_frames(struct hd *h);
+
 /* Poll `status` until the job is running (its pipes and cgroup are set up). */
 void wait_running(struct hd *h, const char *job);
 
