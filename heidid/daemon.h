@@ -190,6 +190,7 @@ struct shepherd {
 	pid_t pid;
 	bool reaped;
 	bool pooled;
+	bool in_io; /* shepherd_io() is using it: freed only when that returns */
 	struct job *job;
 };
 

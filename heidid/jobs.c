@@ -504,7 +504,7 @@ shepherd_find_pid(pid_t pid)
 static void
 shepherd_maybe_free(struct shepherd *sh)
 {
-	if (!sh->reaped || sh->chan >= 0 || sh->job != NULL)
+	if (!sh->reaped || sh->chan >= 0 || sh->job != NULL || sh->in_io)
 		return;
 	LIST_REMOVE(sh, entry);
 	free(sh);
@@ -1126,10 +1126,9 @@ shepherd_lost(struct shepherd *sh)
 }
 
 static void
-shepherd_io(struct loop_source *src, uint32_t revents)
+shepherd_read(struct shepherd *sh)
 {
 	static char buf[SHEP_PACKET_MAX];
-	struct shepherd *sh = container_of(src, struct shepherd, src);
 
 	for (int round = 0; round < 16 && sh->chan >= 0; round++) {
 		struct pack_doc doc;
@@ -1188,6 +1187,23 @@ shepherd_io(struct loop_source *src, uint32_t revents)
 		}
 		pack_doc_deinit(&doc);
 	}
+}
+
+static void
+shepherd_io(struct loop_source *src, uint32_t revents)
+{
+	struct shepherd *sh = container_of(src, struct shepherd, src);
+
+	/*
+	 * What it reads can end the job (an exit report, or the end of file of
+	 * a shepherd that died without one), and job_finish() frees a shepherd
+	 * that was already reaped (its SIGCHLD can be handled first, with
+	 * another child's): keep it until shepherd_read() is done with it.
+	 */
+	sh->in_io = true;
+	shepherd_read(sh);
+	sh->in_io = false;
+	shepherd_maybe_free(sh);
 }
 
 /* The shepherd is gone and the pipes did not reach their end in time: give up on them. */

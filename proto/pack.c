@@ -213,8 +213,12 @@ pack_doc_alloc(struct pack_doc *doc, size_t size)
 bool
 pack_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const unsigned char *p, *end;
 
+	if (len == 0)
+		return true; /* s may be NULL: NULL + 0 is undefined */
+	p = (const unsigned char *)s;
+	end = p + len;
 	while (p < end) {
 		unsigned char c = *p;
 		size_t n;

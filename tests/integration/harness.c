@@ -507,6 +507,30 @@ journal_has(const char *path, long long id)
 	return found;
 }
 
+int
+journal_frames(struct hd *h)
+{
+	char path[600];
+	FILE *f;
+	uint8_t hdr[FRAME_HEADER];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/records", h->state);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
+		uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+			       (uint32_t)hdr[3] << 24;
+
+		if (len > FRAME_MAX || fseek(f, (long)len, SEEK_CUR) < 0)
+			break;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
 void
 wait_record(struct hd *h, long long id)
 {

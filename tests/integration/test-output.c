@@ -139,8 +139,12 @@ Test(output, a_stalled_spawner_loses_nothing_and_heidid_memory_stays_bounded)
 			peak = kb;
 		msleep(50);
 	}
-	cr_assert_lt(peak - before, 16 * 1024, "heidid grew by %ld KiB while the spawner stalled",
-	    peak - before);
+	if (HARNESS_RSS_MEANINGFUL)
+		cr_assert_lt(peak - before, 16 * 1024,
+		    "heidid grew by %ld KiB while the spawner stalled", peak - before);
+	else
+		cr_log_info("heidid's RSS not checked (grew by %ld KiB): built with AddressSanitizer",
+		    peak - before);
 	/* now every byte arrives */
 	for (;;) {
 		ssize_t n = read(b.out_fd, buf, 1 << 20);
@@ -561,8 +565,7 @@ Test(output, the_record_journal_is_compacted_and_survives_restarts)
 {
 	struct hd k;
 	struct result r;
-	struct stat st;
-	char dir[256], path[512];
+	char dir[256];
 	long long end;
 
 	hd_start(&k, "--keep", "2", NULL);
@@ -574,15 +577,20 @@ Test(output, the_record_journal_is_compacted_and_survives_restarts)
 		cr_assert_eq(r.status, i % 7);
 		result_free(&r);
 	}
-	/* 80 jobs write 160 records; compaction keeps the journal near the live ones */
-	snprintf(path, sizeof(path), "%s/state/records", k.dir);
+	/*
+	 * 80 jobs write 80 to 160 records (a start record not yet written when
+	 * the job ends is replaced by the end record); compaction rewrites the
+	 * journal as the live records once it holds more than 2 * live + 64
+	 * (heidid/store.c), so it never stays above 2 * 2 + 64 frames.
+	 */
 	end = now_ms() + 10000;
 	for (;;) {
-		cr_assert_eq(stat(path, &st), 0);
-		if (st.st_size < 160 * 100)
+		int n = journal_frames(&k);
+
+		cr_assert_gt(n, 0);
+		if (n <= 2 * 2 + 64)
 			break;
-		cr_assert_lt(now_ms(), end, "the journal was not compacted: %lld bytes",
-		    (long long)st.st_size);
+		cr_assert_lt(now_ms(), end, "the journal was not compacted: %d records", n);
 		msleep(10);
 	}
 	cr_assert_eq(hd_stop(&k, 15000), 0);

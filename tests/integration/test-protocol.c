@@ -364,7 +364,15 @@ Test(protocol, input_after_eof_is_refused)
 		snprintf(jobs, sizeof(jobs), "%llu", (unsigned long long)job);
 		id = client_next_id(c);
 		msg_encode_input(client_outbuf(c), id, jobs, "x", 1, true);
+		cr_assert_eq(client_flush(c), 0);
+		/* input to a queued job is answered once it is in the pipe
+		 * (docs/protocol.md 2.6.10): end the sleeper so that the job runs,
+		 * rather than waiting the 100 s for it */
+		msleep(100);
+		ctl(&H, &r, "stop", "--grace", "1s", "1", NULL);
+		result_free(&r);
 		cr_assert_eq(client_wait_reply(c, id, &ev, &err), 0);
+		cr_assert_eq(ev.type, MSG_OK, "%.*s", (int)ev.message.len, ev.message.ptr);
 		id = client_next_id(c);
 		msg_encode_input(client_outbuf(c), id, jobs, "y", 1, false);
 		cr_assert_eq(client_wait_reply(c, id, &ev, &err), 0);
@@ -372,8 +380,6 @@ Test(protocol, input_after_eof_is_refused)
 		cr_assert(ev.code.len == 12 && memcmp(ev.code.ptr, "stdin_closed", 12) == 0);
 	}
 	client_free(c);
-	ctl(&H, &r, "stop", "--grace", "1s", "1", NULL);
-	result_free(&r);
 }
 
 Test(protocol, a_spawner_that_vanishes_while_its_job_is_queued_cancels_it)
