@@ -1190,8 +1190,15 @@ jobs_schedule(void)
 
 	if (D->shutting_down)
 		return;
-	/* beyond the fd budget, jobs wait in the queue rather than fail half-started */
-	while (jobs_fd_room() && (it = sched_next(&D->sched, time_now_ns(), &wake)) != NULL) {
+	/*
+	 * Beyond the fd budget, jobs wait in the queue rather than fail
+	 * half-started.  But one job may always run: the attached spawners
+	 * waiting for queued jobs count against the budget, and with none
+	 * running they would hold it forever (a real shortage of fds still
+	 * fails that one start cleanly, as spawn_failed).
+	 */
+	while ((jobs_fd_room() || D->sched.n_running == 0) &&
+	    (it = sched_next(&D->sched, time_now_ns(), &wake)) != NULL) {
 		struct job *job = container_of(it, struct job, sched);
 
 		job->sched_started = true;
