@@ -11,7 +11,9 @@
  * streams.  When the segments together exceed the cap, the oldest segment
  * is deleted (oldest data dropped first, counted).  A write that fails
  * (disk full, ...) is undone and its bytes are counted as lost; once writing
- * works again a gap record marks the place, so readers are told.
+ * works again a gap record marks the place, so readers are told.  Bytes
+ * lost up to the job's end have no record: readers are told at the end
+ * (control.c compares their position with the job's log_bytes).
  *
  * Readers keep a logical offset and the number of data bytes before it;
  * a reader left behind a deleted segment gets a gap of the dropped bytes.
