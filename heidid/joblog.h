@@ -55,6 +55,7 @@ struct joblog {
 	uint64_t lost_pending;/* part of lost not yet marked by a gap record */
 	uint64_t dropped_cap; /* data bytes deleted to keep under the cap */
 	int write_error;      /* errno of the last failed write, 0 once writing works */
+	int last_error;       /* errno of the last failed write, kept (for the report) */
 	uint64_t max;         /* cap on the sum of segment sizes */
 	uint64_t seg_max;
 	bool finished;

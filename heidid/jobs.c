@@ -1132,7 +1132,7 @@ job_finish(struct job *job)
 		if (job->log->write_error != 0 || job->log->lost > 0)
 			log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: %llu bytes of output could not be logged (%s)",
 			    (unsigned long long)job->id, (unsigned long long)job->log->lost,
-			    strerror(job->log->write_error ? job->log->write_error : EIO));
+			    strerror(job->log->last_error ? job->log->last_error : EIO));
 		control_job_log_closing(job); /* followers switch to their own handle */
 		job->log = joblog_free(job->log);
 	}
