@@ -1008,21 +1008,44 @@ static void
 job_spawn(struct job *job)
 {
 	struct shepherd *sh = NULL;
+	bool fresh_failed = false;
 	int r;
 
-	/* a warm shepherd from the pool takes the spec at once */
-	while ((sh = LIST_FIRST(&D->pool)) != NULL && (sh->reaped || sh->chan < 0))
-		shepherd_close_channel(sh);
-	if (sh != NULL)
-		pool_remove(sh);
-	else if ((r = shepherd_spawn(&sh)) < 0) {
-		job_start_failed(job, -r, "shepherd");
-		return;
-	}
-	r = shepherd_send_spec(sh, job);
-	if (r < 0) {
+	for (;;) {
+		bool pooled;
+
+		/* a warm shepherd from the pool takes the spec at once */
+		while ((sh = LIST_FIRST(&D->pool)) != NULL && (sh->reaped || sh->chan < 0)) {
+			shepherd_close_channel(sh);
+			shepherd_maybe_free(sh);
+		}
+		pooled = sh != NULL;
+		if (sh != NULL)
+			pool_remove(sh);
+		else if ((r = shepherd_spawn(&sh)) < 0) {
+			job_start_failed(job, -r, "shepherd");
+			return;
+		}
+		r = shepherd_send_spec(sh, job);
+		if (r == 0)
+			break;
 		shepherd_close_channel(sh);
 		shepherd_maybe_free(sh);
+		/*
+		 * A shepherd that died before it got the spec (an idle one
+		 * killed before heidid saw its hangup) had nothing to do with
+		 * this job: take another.  The pool is finite; a fresh shepherd
+		 * gets one more try.
+		 */
+		if (r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED)
+			break;
+		if (!pooled) {
+			if (fresh_failed)
+				break;
+			fresh_failed = true;
+		}
+	}
+	if (r < 0) {
 		job_start_failed(job, -r, "spec");
 		return;
 	}
