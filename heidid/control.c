@@ -231,6 +231,13 @@ follow_end(struct watch *w)
 	struct pack_buf b;
 
 	pack_buf_init(&b);
+	/*
+	 * Output lost at the very end of the log (a write error that lasted
+	 * to the job's end: no later write could place a gap record) or with
+	 * no log at all: the reader has seen fewer bytes than the job wrote.
+	 */
+	if (w->job->fsm.state == JOB_DONE && w->job->bytes_relayed > w->rd.data_pos)
+		msg_encode_gap(&b, w->job->id, w->job->bytes_relayed - w->rd.data_pos);
 	if (w->attach) {
 		struct job_info ji;
 

@@ -327,7 +327,7 @@ joblog_append(struct joblog *l, enum out_stream s, const void *data, size_t len)
 	else
 		r = write_record(l, s == STREAM_STDERR ? JOBLOG_STDERR : JOBLOG_STDOUT, data, len);
 	if (r < 0) {
-		l->write_error = -r;
+		l->write_error = l->last_error = -r;
 		l->lost += len;
 		l->lost_pending += len;
 	} else

@@ -11,7 +11,9 @@
  * streams.  When the segments together exceed the cap, the oldest segment
  * is deleted (oldest data dropped first, counted).  A write that fails
  * (disk full, ...) is undone and its bytes are counted as lost; once writing
- * works again a gap record marks the place, so readers are told.
+ * works again a gap record marks the place, so readers are told.  Bytes
+ * lost up to the job's end have no record: readers are told at the end
+ * (control.c compares their position with the job's log_bytes).
  *
  * Readers keep a logical offset and the number of data bytes before it;
  * a reader left behind a deleted segment gets a gap of the dropped bytes.
@@ -53,6 +55,7 @@ struct joblog {
 	uint64_t lost_pending;/* part of lost not yet marked by a gap record */
 	uint64_t dropped_cap; /* data bytes deleted to keep under the cap */
 	int write_error;      /* errno of the last failed write, 0 once writing works */
+	int last_error;       /* errno of the last failed write, kept (for the report) */
 	uint64_t max;         /* cap on the sum of segment sizes */
 	uint64_t seg_max;
 	bool finished;

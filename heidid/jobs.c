@@ -1228,22 +1228,45 @@ static void
 job_spawn(struct job *job)
 {
 	struct shepherd *sh = NULL;
+	bool fresh_failed = false;
 	int r;
 
-	/* a warm shepherd from the pool takes the spec at once */
-	while ((sh = LIST_FIRST(&D->pool)) != NULL && (sh->reaped || sh->chan < 0))
-		shepherd_close_channel(sh);
-	if (sh != NULL)
-		pool_remove(sh);
-	else if ((r = shepherd_spawn(&sh)) < 0) {
-		job_start_failed(job, -r, "shepherd");
-		return;
-	}
 	shep_spec_set_pipe_size(job->spec, job->spec_len, pipe_size_for(job));
-	r = shepherd_send_spec(sh, job);
-	if (r < 0) {
+	for (;;) {
+		bool pooled;
+
+		/* a warm shepherd from the pool takes the spec at once */
+		while ((sh = LIST_FIRST(&D->pool)) != NULL && (sh->reaped || sh->chan < 0)) {
+			shepherd_close_channel(sh);
+			shepherd_maybe_free(sh);
+		}
+		pooled = sh != NULL;
+		if (sh != NULL)
+			pool_remove(sh);
+		else if ((r = shepherd_spawn(&sh)) < 0) {
+			job_start_failed(job, -r, "shepherd");
+			return;
+		}
+		r = shepherd_send_spec(sh, job);
+		if (r == 0)
+			break;
 		shepherd_close_channel(sh);
 		shepherd_maybe_free(sh);
+		/*
+		 * A shepherd that died before it got the spec (an idle one
+		 * killed before heidid saw its hangup) had nothing to do with
+		 * this job: take another.  The pool is finite; a fresh shepherd
+		 * gets one more try.
+		 */
+		if (r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED)
+			break;
+		if (!pooled) {
+			if (fresh_failed)
+				break;
+			fresh_failed = true;
+		}
+	}
+	if (r < 0) {
 		job_start_failed(job, -r, "spec");
 		return;
 	}
@@ -1355,7 +1378,7 @@ job_finish(struct job *job)
 		if (job->log->write_error != 0 || job->log->lost > 0)
 			log_msg_rl(&job_rl, LOG_LVL_WARN, "job %llu: %llu bytes of output could not be logged (%s)",
 			    (unsigned long long)job->id, (unsigned long long)job->log->lost,
-			    strerror(job->log->write_error ? job->log->write_error : EIO));
+			    strerror(job->log->last_error ? job->log->last_error : EIO));
 		control_job_log_closing(job); /* followers switch to their own handle */
 		job->log = joblog_free(job->log);
 	}
@@ -1413,8 +1436,15 @@ jobs_schedule(void)
 
 	if (D->shutting_down)
 		return;
-	/* beyond the fd budget, jobs wait in the queue rather than fail half-started */
-	while (jobs_fd_room() && (it = sched_next(&D->sched, time_now_ns(), &wake)) != NULL) {
+	/*
+	 * Beyond the fd budget, jobs wait in the queue rather than fail
+	 * half-started.  But one job may always run: the attached spawners
+	 * waiting for queued jobs count against the budget, and with none
+	 * running they would hold it forever (a real shortage of fds still
+	 * fails that one start cleanly, as spawn_failed).
+	 */
+	while ((jobs_fd_room() || D->sched.n_running == 0) &&
+	    (it = sched_next(&D->sched, time_now_ns(), &wake)) != NULL) {
 		struct job *job = container_of(it, struct job, sched);
 
 		job->sched_started = true;

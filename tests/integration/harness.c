@@ -87,7 +87,7 @@ tmpdir_make(char *buf, size_t len)
 void
 tmpdir_remove(const char *dir)
 {
-	char *argv[] = { (char *)"rm", (char *)"-rf", (char *)dir, NULL };
+	char *argv[] = { (char *)"/bin/rm", (char *)"-rf", (char *)dir, NULL };
 	struct result r;
 
 	if (dir[0] == '\0' || strncmp(dir, "/tmp/heidi-test-", 16) != 0)
