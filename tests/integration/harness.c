@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -96,9 +97,13 @@ tmpdir_remove(const char *dir)
 	result_free(&r);
 }
 
-/* fork + exec with the child bound to our life and only the given fds. */
+/*
+ * fork + exec with the child bound to our life and only the given fds;
+ * nofile > 0 sets RLIMIT_NOFILE (soft and hard) in the child first.
+ */
 static pid_t
-start_child(char *const argv[], char *const envp[], int in, int out, int err, int extra, int extra_to)
+start_child_limited(char *const argv[], char *const envp[], int in, int out, int err, int extra,
+    int extra_to, unsigned long nofile)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -128,8 +133,21 @@ start_child(char *const argv[], char *const envp[], int in, int out, int err, in
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 	}
+	/* last: the fd shuffling above uses fds beyond a low limit */
+	if (nofile > 0) {
+		struct rlimit rl = { .rlim_cur = nofile, .rlim_max = nofile };
+
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(126);
+	}
 	execve(argv[0], argv, envp);
 	_exit(127);
+}
+
+static pid_t
+start_child(char *const argv[], char *const envp[], int in, int out, int err, int extra, int extra_to)
+{
+	return start_child_limited(argv, envp, in, out, err, extra, extra_to, 0);
 }
 
 /* The environment for everything we run: the test's, plus private state. */
@@ -157,6 +175,12 @@ test_env(const char *state_home, bool autostart)
 void
 hd_start_in(struct hd *h, const char *dir, const char *const *extra)
 {
+	hd_start_in_nofile(h, dir, extra, 0);
+}
+
+void
+hd_start_in_nofile(struct hd *h, const char *dir, const char *const *extra, unsigned long nofile)
+{
 	char *argv[ARGS_MAX];
 	int n = 0, notify[2];
 	char c;
@@ -180,7 +204,7 @@ hd_start_in(struct hd *h, const char *dir, const char *const *extra)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
 	cr_assert(pipe2(notify, O_CLOEXEC) == 0);
-	h->pid = start_child(argv, test_env(dir, false), -1, -1, -1, notify[1], 3);
+	h->pid = start_child_limited(argv, test_env(dir, false), -1, -1, -1, notify[1], 3, nofile);
 	close(notify[1]);
 	pfd = (struct pollfd){ .fd = notify[0], .events = POLLIN };
 	if (poll(&pfd, 1, 20000) != 1 || read(notify[0], &c, 1) != 1) {
@@ -676,15 +700,18 @@ read_pid_file(const char *path, int timeout_ms)
 	return -1;
 }
 
-int
-count_marked(const char *instance)
+/*
+ * Live processes with an environment entry that equals `exact` (when not
+ * NULL), else that starts with prefix and ends with suffix.
+ */
+static int
+scan_environ(const char *exact, const char *prefix, const char *suffix, pid_t *out, int max)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
-	char suffix[64];
+	size_t pl = strlen(prefix), sl = strlen(suffix);
 	int n = 0;
 
-	snprintf(suffix, sizeof(suffix), "@%s", instance);
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		char path[300], buf[65536];
 		int fd;
@@ -705,10 +732,14 @@ count_marked(const char *instance)
 		buf[len] = '\0';
 		for (ssize_t off = 0; off < len; off += (ssize_t)strlen(buf + off) + 1) {
 			const char *e = buf + off;
-			size_t el = strlen(e), sl = strlen(suffix);
+			size_t el = strlen(e);
+			bool match = exact != NULL ? strcmp(e, exact) == 0
+						   : el > pl + sl && strncmp(e, prefix, pl) == 0 &&
+							 strcmp(e + el - sl, suffix) == 0;
 
-			if (strncmp(e, "HEIDI_JOB_ID=", 13) == 0 && el > sl &&
-			    strcmp(e + el - sl, suffix) == 0) {
+			if (match) {
+				if (out != NULL && n < max)
+					out[n] = atoi(de->d_name);
 				n++;
 				break;
 			}
@@ -717,6 +748,31 @@ count_marked(const char *instance)
 	if (d != NULL)
 		closedir(d);
 	return n;
+}
+
+int
+count_marked(const char *instance)
+{
+	return list_marked(instance, 0, NULL, 0);
+}
+
+int
+list_marked(const char *instance, long long job, pid_t *out, int max)
+{
+	char entry[128], suffix[64];
+
+	if (job > 0) {
+		snprintf(entry, sizeof(entry), "HEIDI_JOB_ID=%lld@%s", job, instance);
+		return scan_environ(entry, "", "", out, max);
+	}
+	snprintf(suffix, sizeof(suffix), "@%s", instance);
+	return scan_environ(NULL, "HEIDI_JOB_ID=", suffix, out, max);
+}
+
+int
+list_with_env(const char *entry, pid_t *out, int max)
+{
+	return scan_environ(entry, "", "", out, max);
 }
 
 bool
@@ -796,4 +852,41 @@ int
 zombies_of(pid_t pid)
 {
 	return scan_children(pid, NULL, 0, true);
+}
+
+/* ---- resources ---- */
+
+long
+vm_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kb;
+}
+
+int
+open_fd_count(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
 }

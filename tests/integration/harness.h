@@ -45,6 +45,8 @@ void tmpdir_remove(const char *dir);
 /* Start heidid in its own directory with extra args (NULL-terminated list). */
 void hd_start(struct hd *h, ...);
 void hd_start_in(struct hd *h, const char *dir, const char *const *extra);
+/* The same with RLIMIT_NOFILE (soft and hard: heidid raises soft to hard) set to nofile. */
+void hd_start_in_nofile(struct hd *h, const char *dir, const char *const *extra, unsigned long nofile);
 /* SIGTERM, wait (up to timeout), SIGKILL; returns heidid's exit status or -1. */
 int hd_stop(struct hd *h, int timeout_ms);
 /* Wait for an already-signalled heidid to exit. */
@@ -84,6 +86,10 @@ pid_t read_pid_file(const char *path, int timeout_ms);
 bool wait_pid_gone(pid_t pid, int timeout_ms);
 /* Processes carrying this instance's HEIDI_JOB_ID marker. */
 int count_marked(const char *instance);
+/* Their pids (at most max; returns how many there are); job 0: any job of the instance. */
+int list_marked(const char *instance, long long job, pid_t *out, int max);
+/* Live processes whose environment holds exactly this "NAME=VALUE" entry. */
+int list_with_env(const char *entry, pid_t *out, int max);
 bool wait_no_marked(const char *instance, int timeout_ms);
 
 /* The parent of pid (0 if gone). */
@@ -92,6 +98,10 @@ pid_t ppid_of(pid_t pid);
 int children_of(pid_t pid, pid_t *out, int max);
 /* Zombie children of pid. */
 int zombies_of(pid_t pid);
+
+/* VmRSS in KiB (-1 if gone); open fds (-1 if gone). */
+long vm_rss_kb(pid_t pid);
+int open_fd_count(pid_t pid);
 
 void msleep(int ms);
 long long now_ms(void);
