@@ -29,23 +29,6 @@ teardown(void)
 
 TestSuite(output, .init = setup, .fini = teardown, .timeout = 180);
 
-static long
-rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
 
 static void
 write_file(const char *path, const void *data, size_t len)
@@ -128,12 +111,12 @@ Test(output, a_stalled_spawner_loses_nothing_and_heidid_memory_stays_bounded)
 	size_t total = 0;
 	long long end;
 
-	before = rss_kb(H.pid);
+	before = vm_rss_kb(H.pid);
 	ctl_bg(&H, &b, "spawn", "--", path_helper("writer"), "burst", "209715200", NULL);
 	/* read nothing for 3 s: the job blocks in write, heidid does not buffer it */
 	end = now_ms() + 3000;
 	while (now_ms() < end) {
-		long kb = rss_kb(H.pid);
+		long kb = vm_rss_kb(H.pid);
 
 		if (kb > peak)
 			peak = kb;
@@ -207,11 +190,11 @@ Test(output, a_stalled_spawner_taking_events_loses_nothing_and_heidid_stays_boun
 	long long end;
 
 	cr_assert_eq(setenv("HEIDI_OUTPUT_EVENTS", "1", 1), 0);
-	before = rss_kb(H.pid);
+	before = vm_rss_kb(H.pid);
 	ctl_bg(&H, &b, "spawn", "--", path_helper("writer"), "burst", "104857600", NULL);
 	end = now_ms() + 2000;
 	while (now_ms() < end) {
-		long kb = rss_kb(H.pid);
+		long kb = vm_rss_kb(H.pid);
 
 		if (kb > peak)
 			peak = kb;

@@ -1681,6 +1681,24 @@ flood_requests(int fd, long max)
 	return sent;
 }
 
+/* A connection that asked for a job's log (both streams) and will never read it. */
+static int
+connect_logs(const char *job, bool follow)
+{
+	struct buf out = { 0 };
+	struct pack_buf pb;
+	int fd = raw_connect(H.sock);
+
+	put_hello(&out, PROTO_VERSION);
+	pack_buf_init(&pb);
+	msg_encode_logs(&pb, 2, job, follow, true, true, false, 0);
+	buf_add(&out, pb.sbuf.data, pb.sbuf.size);
+	pack_buf_deinit(&pb);
+	cr_assert(send_all(fd, out.p, out.len));
+	buf_free(&out);
+	return fd;
+}
+
 Test(reliability, clients_that_never_read_keep_heidid_bounded_and_others_are_served)
 {
 	struct result r;
@@ -1715,30 +1733,9 @@ Test(reliability, clients_that_never_read_keep_heidid_bounded_and_others_are_ser
 	cr_assert(send_all(spawner, out.p, out.len));
 	out.len = 0;
 	/* 2: "logs" of the 50 MB log, never read */
-	reader = raw_connect(H.sock);
-	put_hello(&out, PROTO_VERSION);
-	{
-		struct pack_buf pb;
-
-		pack_buf_init(&pb);
-		msg_encode_logs(&pb, 2, "biglog", false, true, true, false, 0);
-		buf_add(&out, pb.sbuf.data, pb.sbuf.size);
-		pack_buf_deinit(&pb);
-	}
-	cr_assert(send_all(reader, out.p, out.len));
-	out.len = 0;
+	reader = connect_logs("biglog", false);
 	/* 3: "logs -f" of the job that keeps writing, never read */
-	follower = raw_connect(H.sock);
-	put_hello(&out, PROTO_VERSION);
-	{
-		struct pack_buf pb;
-
-		pack_buf_init(&pb);
-		msg_encode_logs(&pb, 2, "stream", true, true, true, false, 0);
-		buf_add(&out, pb.sbuf.data, pb.sbuf.size);
-		pack_buf_deinit(&pb);
-	}
-	cr_assert(send_all(follower, out.p, out.len));
+	follower = connect_logs("stream", true);
 	buf_free(&out);
 	/* 4: requests ("ps -a") sent as fast as heidid takes them, no reply ever read */
 	flooder = raw_connect(H.sock);

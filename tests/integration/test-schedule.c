@@ -61,22 +61,6 @@ cpu_ticks(pid_t pid)
 	return (long)(ut + st);
 }
 
-static long
-rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return kb;
-}
 
 Test(schedule, never_more_than_max_running_at_once_and_all_run)
 {
@@ -163,13 +147,13 @@ Test(schedule, a_full_queue_refuses_at_once_and_memory_does_not_grow)
 	cr_assert_eq(accepted, 4, "1 running + 3 queued");
 	cr_assert_eq(refused, 4);
 	/* refusals cost nothing */
-	before = rss_kb(H.pid);
+	before = vm_rss_kb(H.pid);
 	for (int i = 0; i < 300; i++) {
 		ctl(&H, &r, "spawn", "-d", "--", "sleep", "100", NULL);
 		cr_assert_eq(r.status, 125);
 		result_free(&r);
 	}
-	after = rss_kb(H.pid);
+	after = vm_rss_kb(H.pid);
 	if (HARNESS_RSS_MEANINGFUL)
 		cr_assert_lt(after - before, 1024, "heidid grew by %ld KiB refusing 300 jobs",
 		    after - before);

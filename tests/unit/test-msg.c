@@ -562,6 +562,27 @@ Test(msg, spawn_rejects_bad_env)
 	SPAWN_REJECTS("env[0]", { "env", ARR(NIL) });
 }
 
+Test(msg, spawn_rejects_too_many_or_oversize_env_items)
+{
+	struct val *items = calloc(PROTO_ENV_MAX + 1, sizeof(*items));
+	char *big = malloc(PROTO_ITEM_MAX + 2);
+
+	cr_assert_not_null(items);
+	cr_assert_not_null(big);
+	for (size_t i = 0; i < PROTO_ENV_MAX + 1; i++)
+		items[i] = S("A=1");
+	SPAWN_REJECTS("\"env\"", { "env", { .k = V_ARR, .items = items, .n = PROTO_ENV_MAX + 1 } });
+	SPAWN_ACCEPTS({ "env", { .k = V_ARR, .items = items, .n = PROTO_ENV_MAX } });
+	memset(big, 'a', PROTO_ITEM_MAX + 1);
+	big[1] = '=';
+	big[PROTO_ITEM_MAX + 1] = '\0';
+	SPAWN_REJECTS("env[1]", { "env", ARR(S("A=1"), S(big)) });
+	big[PROTO_ITEM_MAX] = '\0';
+	SPAWN_ACCEPTS({ "env", ARR(S("A=1"), S(big)) });
+	free(big);
+	free(items);
+}
+
 Test(msg, spawn_rejects_bad_cwd)
 {
 	char *lng = malloc(PROTO_PATH_MAX + 2);
