@@ -169,7 +169,8 @@ joblog_open(struct joblog **lp, const char *dir)
 		joblog_free(l);
 		return r;
 	}
-	qsort(l->segs, l->n_segs, sizeof(*l->segs), seg_cmp);
+	if (l->n_segs > 1)
+		qsort(l->segs, l->n_segs, sizeof(*l->segs), seg_cmp);
 	/* keep the contiguous run ending at the newest segment */
 	for (size_t i = l->n_segs; i-- > 1;)
 		if (l->segs[i - 1].start + l->segs[i - 1].size != l->segs[i].start) {

@@ -591,6 +591,8 @@ Test(core, sigkill_of_a_shepherd_kills_its_job_and_reports_shepherd_lost)
 	child = read_pid_file(pidfile, 10000);
 	pidfile[strlen(pidfile) - 1] = 'b';
 	escaper = read_pid_file(pidfile, 10000);
+	/* the job's processes may run before heidid has the shepherd's report */
+	wait_running(&H, "lost");
 	js = status_json(id);
 	leader = (pid_t)json_int(js, "pid");
 	free(js);
