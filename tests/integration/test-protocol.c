@@ -499,3 +499,38 @@ Test(protocol, heidictl_refuses_a_socket_directory_that_is_not_the_users)
 	cr_assert_eq(WEXITSTATUS(st), 1, "heidictl as nobody used a directory it does not own");
 	tmpdir_remove(dir);
 }
+
+/* heidid itself refuses an unsafe socket directory, before it binds anything. */
+static void
+heidid_refuses(const char *sock, const char *why)
+{
+	char state[600];
+	struct result r;
+	char *argv[] = { (char *)path_heidid(), (char *)"-s", (char *)sock, (char *)"--state-dir", state, NULL };
+
+	snprintf(state, sizeof(state), "%s/state-refused", H.dir);
+	run_argv(&r, argv, NULL, 0, 10000);
+	cr_assert_neq(r.status, 0, "heidid served on %s", sock);
+	cr_assert_not_null(strstr(r.err, why), "%s", r.err);
+	cr_assert_eq(access(sock, F_OK), -1, "heidid created %s", sock);
+	result_free(&r);
+}
+
+Test(protocol, heidid_refuses_a_group_or_world_writable_or_symlinked_socket_directory)
+{
+	char dir[512], sock[600], link[600];
+
+	snprintf(dir, sizeof(dir), "%s/open", H.dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	cr_assert_eq(chmod(dir, 0770), 0);
+	heidid_refuses(sock, "writable by group or others");
+	cr_assert_eq(chmod(dir, 0703), 0);
+	heidid_refuses(sock, "writable by group or others");
+	/* a symlink to a good directory is refused all the same */
+	cr_assert_eq(chmod(dir, 0700), 0);
+	snprintf(link, sizeof(link), "%s/link", H.dir);
+	cr_assert_eq(symlink(dir, link), 0);
+	snprintf(sock, sizeof(sock), "%s/s.sock", link);
+	heidid_refuses(sock, "symbolic link");
+}
