@@ -678,13 +678,26 @@ bench_kill(void)
 		snprintf(r, sizeof(r), "%d jobs, %d processes", n, 3 * n);
 		add_row("all job processes gone after SIGKILL", h, r, -1, "<= 300 ms", ms <= 300);
 	}
-	/* the instance's cgroup directory stays behind a SIGKILLed heidid */
-	{
-		char p[300];
+	/*
+	 * The instance's cgroup directory, and the empty leaves of the jobs
+	 * whose shepherds died with heidid, stay behind a SIGKILLed heidid
+	 * until one starts on the same socket: remove them.
+	 */
+	for (int i = 0; i < 2; i++) {
+		char p[300], leaf[600];
+		DIR *dd;
+		struct dirent *de;
 
-		snprintf(p, sizeof(p), "/sys/fs/cgroup/unified/heidi/%s", inst);
-		rmdir(p);
-		snprintf(p, sizeof(p), "/sys/fs/cgroup/heidi/%s", inst);
+		snprintf(p, sizeof(p), "%s/%s", i == 0 ? "/sys/fs/cgroup/unified/heidi" : "/sys/fs/cgroup/heidi",
+		    inst);
+		if ((dd = opendir(p)) == NULL)
+			continue;
+		while ((de = readdir(dd)) != NULL)
+			if (strncmp(de->d_name, "job-", 4) == 0) {
+				snprintf(leaf, sizeof(leaf), "%s/%s", p, de->d_name);
+				rmdir(leaf);
+			}
+		closedir(dd);
 		rmdir(p);
 	}
 	free(inst);

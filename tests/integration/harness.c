@@ -304,15 +304,33 @@ hd_cleanup(struct hd *h)
 		static const char *const roots[] = { "/sys/fs/cgroup/heidi", "/sys/fs/cgroup/unified/heidi" };
 
 		wait_no_marked(h->instance, 5000);
-		/* a heidid killed with SIGKILL leaves its (empty) instance cgroup behind */
+		/*
+		 * A heidid killed with SIGKILL and not started again leaves its
+		 * instance cgroup behind, with the (empty) leaves of the jobs its
+		 * killed shepherds could not remove: the next heidid on the same
+		 * socket would sweep them; this test's socket has none.
+		 */
 		for (size_t i = 0; i < 2; i++) {
-			char path[256];
+			char path[256], leaf[600];
+			DIR *d;
+			struct dirent *de;
 
 			snprintf(path, sizeof(path), "%s/%s", roots[i], h->instance);
+			if ((d = opendir(path)) == NULL)
+				continue;
+			while ((de = readdir(d)) != NULL)
+				if (strncmp(de->d_name, "job-", 4) == 0) {
+					snprintf(leaf, sizeof(leaf), "%s/%s", path, de->d_name);
+					rmdir(leaf); /* only an empty cgroup can go */
+				}
+			closedir(d);
 			rmdir(path);
 		}
 	}
 	tmpdir_remove(h->dir);
+	/* done: a second call (a .fini after a cleanup) does nothing */
+	h->instance[0] = '\0';
+	h->dir[0] = '\0';
 }
 
 /* ---- running programs ---- */

@@ -428,6 +428,8 @@ skip_without(const char *opt, const char *value)
 
 		snprintf(why, sizeof(why), "%s", r.err);
 		result_free(&r);
+		/* a skipped test gets no .fini: stop heidid (and its cgroup) here */
+		hd_cleanup(&H);
 		cr_skip_test("this host cannot enforce %s: %s", opt, why);
 	}
 	result_free(&r);
