@@ -193,14 +193,16 @@ daemon_start(struct daemon *d, const char *name, const char *const *extra)
 	for (int i = 0; extra != NULL && extra[i] != NULL; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
-	if (pipe(notify) < 0)
+	if (pipe2(notify, O_CLOEXEC) < 0)
 		die("pipe");
 	d->pid = fork();
 	if (d->pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
-		dup2(notify[1], 3);
+		/* dup2 clears close-on-exec on 3 (a no-op dup2 would not) */
+		if (notify[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(notify[1], 3) < 0)
+			_exit(1);
 		for (int fd = 4; fd < 256; fd++)
 			close(fd);
 		execv(argv[0], argv);

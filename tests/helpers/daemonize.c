@@ -16,7 +16,7 @@ main(int argc, char **argv)
 	int fds[2];
 	char c;
 
-	if (argc < 2 || pipe(fds) < 0)
+	if (argc < 2 || pipe2(fds, O_CLOEXEC) < 0)
 		return 2;
 	p = fork();
 	if (p < 0)

@@ -3,6 +3,7 @@
  * (us included) writes DIR/<pid> when it gets SIGINT, then exits.
  * Prints "ready" once all children are set up.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ main(int argc, char **argv)
 	int n, fds[2];
 	char c;
 
-	if (argc < 3 || pipe(fds) < 0)
+	if (argc < 3 || pipe2(fds, O_CLOEXEC) < 0)
 		return 2;
 	dir = argv[1];
 	n = atoi(argv[2]);

@@ -896,7 +896,7 @@ Test(core, heidictl_starts_heidid_on_demand)
 		char buf[64];
 		ssize_t n;
 
-		cr_assert(pipe(out) == 0);
+		cr_assert(pipe2(out, O_CLOEXEC) == 0);
 		pid = fork();
 		if (pid == 0) {
 			dup2(out[1], 1);

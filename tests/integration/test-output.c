@@ -33,7 +33,7 @@ TestSuite(output, .init = setup, .fini = teardown, .timeout = 180);
 static void
 write_file(const char *path, const void *data, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	cr_assert(fd >= 0);
 	cr_assert_eq(write(fd, data, len), (ssize_t)len);
@@ -44,7 +44,7 @@ static char *
 random_bytes(size_t len)
 {
 	char *buf = malloc(len);
-	int fd = open("/dev/urandom", O_RDONLY);
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	size_t have = 0;
 
 	cr_assert(buf != NULL && fd >= 0);
@@ -608,7 +608,7 @@ Test(output, a_torn_journal_tail_is_ignored)
 	cr_assert_eq(hd_stop(&k, 15000), 0);
 	/* a crash in the middle of an append: a header promising more than follows */
 	snprintf(path, sizeof(path), "%s/state/records", k.dir);
-	fd = open(path, O_WRONLY | O_APPEND);
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, "\x40\0\0\0\x8a\xa2id", 8), 8);
 	close(fd);
