@@ -12,17 +12,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/cgroup.h"
 #include "common/fd.h"
+#include "common/proc.h"
 #include "common/spawn.h"
 
 #define SPAWN_MAX_FDS 8
+#define CLONE_STACK (64u << 10)
 
 void
 spawn_reset_signals(void)
@@ -137,4 +143,118 @@ spawn_self_dir(char *buf, size_t len)
 		return -EINVAL;
 	slash[1] = '\0';
 	return 0;
+}
+
+/* ---- a child in a cgroup ---- */
+
+/* What the clone's child runs (one clone at a time: the callers are single-threaded). */
+static struct {
+	void (*fn)(void);
+	int sync_rd; /* the fallback: wait here until we are in the cgroup */
+} CL = { NULL, -1 };
+
+/*
+ * The child runs on a stack of its own: AddressSanitizer would take the
+ * switch for a corrupt stack before a noreturn call, and has nothing to
+ * check here.
+ */
+__attribute__((noreturn, no_sanitize("address"))) static void
+clone_child(void)
+{
+	char c;
+
+	if (CL.sync_rd >= 0 && read(CL.sync_rd, &c, 1) != 1)
+		_exit(126); /* the parent could not move us: run nothing */
+	CL.fn();
+	_exit(126);
+}
+
+#if defined(__x86_64__)
+/*
+ * clone3 with the child on its own stack: it calls fn, which never
+ * returns.  The parent gets the pid or -errno.  (No libc wrapper exists:
+ * glibc's clone3 is internal.)
+ */
+static long
+clone3_run(struct clone_args *args, void (*fn)(void))
+{
+	register void (*r12)(void) __asm__("r12") = fn;
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "call *%%r12\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(r12)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static char clone_stack[CLONE_STACK] __attribute__((aligned(16)));
+#endif
+
+int
+spawn_clone_into(int cg_dir, bool use_clone3, void (*fn)(void), pid_t *pidp, int *pidfdp)
+{
+	struct clone_args args;
+	int sync[2] = { -1, -1 }, pidfd = -1, r = 0;
+	long pid = -1;
+
+	CL.fn = fn;
+	CL.sync_rd = -1;
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_PIDFD | (cg_dir >= 0 ? CLONE_INTO_CGROUP : 0);
+	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	args.exit_signal = SIGCHLD;
+	args.cgroup = cg_dir >= 0 ? (uint64_t)cg_dir : 0;
+	if (use_clone3) {
+#if defined(__x86_64__)
+		/* we wait (CLONE_VFORK) until the child has exec'd or exited */
+		args.flags |= CLONE_VM | CLONE_VFORK;
+		args.stack = (uint64_t)(uintptr_t)clone_stack;
+		args.stack_size = sizeof(clone_stack);
+		pid = clone3_run(&args, clone_child);
+		if (pid < 0) {
+			errno = (int)-pid;
+			pid = -1;
+		}
+#else
+		pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid == 0)
+			clone_child();
+#endif
+	}
+	if (pid < 0 && (!use_clone3 || errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+		if (cg_dir >= 0 && pipe2(sync, O_CLOEXEC) < 0)
+			return -errno;
+		CL.sync_rd = sync[0];
+		/* raw clone, like fork, but with a pidfd */
+		pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
+		if (pid == 0)
+			clone_child();
+	}
+	if (pid < 0)
+		r = -errno;
+	else if (sync[1] >= 0) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%ld", pid);
+		r = cgroup_attr_write(cg_dir, "cgroup.procs", buf);
+		if (r == 0 && write(sync[1], "", 1) != 1)
+			r = -errno;
+		if (r < 0)
+			pidfd_signal(pidfd, SIGKILL);
+	}
+	fd_close(sync[0]);
+	fd_close(sync[1]);
+	CL.sync_rd = -1;
+	if (pid >= 0) {
+		*pidp = (pid_t)pid;
+		*pidfdp = pidfd;
+	}
+	return r;
 }

@@ -29,6 +29,19 @@ struct spawn_opts {
 int spawn_program(pid_t *pidp, const char *path, char *const argv[], char *const envp[],
     const struct spawn_opts *opts);
 
+/*
+ * Run fn (which never returns) in a new child that is a member of the
+ * cgroup cg_dir (-1: ours) before it runs any of fn's code; *pidp and a
+ * pidfd in *pidfdp.  With clone3 (Linux 5.7+) the child is cloned into
+ * the cgroup; on x86-64 it also shares our memory until it execs or exits
+ * (CLONE_VM | CLONE_VFORK, we are suspended meanwhile), so fn must make
+ * system calls only.  Without clone3, or with use_clone3 false, a
+ * fork-like clone waits on a pipe until we have written its pid into
+ * cgroup.procs.  0, or -errno; if the move into the cgroup fails, the
+ * child is killed and *pidp and *pidfdp are still set for the caller to reap.
+ */
+int spawn_clone_into(int cg_dir, bool use_clone3, void (*fn)(void), pid_t *pidp, int *pidfdp);
+
 /* Every signal (but KILL and STOP) back to its default disposition: call at start-up. */
 void spawn_reset_signals(void);
 

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -582,31 +581,10 @@ shepherd_send(struct shepherd *sh, struct pack_buf *b)
 	return sock_send_fds_consume(sh->chan, b->sbuf.data, b->sbuf.size, NULL, 0);
 }
 
-/* The spec goes inline, or in a sealed memfd when it does not fit a packet. */
 static int
 shepherd_send_spec(struct shepherd *sh, struct job *job)
 {
-	struct pack_buf b;
-	int r, mfd;
-
-	if (job->spec_len <= SHEP_PACKET_MAX)
-		return sock_send_fds_consume(sh->chan, job->spec, job->spec_len, NULL, 0);
-	mfd = memfd_create("heidi-spec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (mfd < 0)
-		return -errno;
-	if (fd_write_all(mfd, job->spec, job->spec_len) < 0 ||
-	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-		r = -errno;
-		close(mfd);
-		return r;
-	}
-	pack_buf_init(&b);
-	shep_encode_spec_memfd(&b);
-	r = sock_send_fds_consume(sh->chan, b.sbuf.data, b.sbuf.size, &mfd, 1);
-	pack_buf_deinit(&b);
-	if (r < 0)
-		close(mfd);
-	return r;
+	return shep_spec_send(sh->chan, job->spec, job->spec_len);
 }
 
 static void

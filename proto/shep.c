@@ -4,8 +4,15 @@
  * treats a shepherd like any other peer (a bad message fails that job only).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/fd.h"
+#include "common/sock.h"
 #include "common/util.h"
 #include "proto/msg.h"
 #include "proto/shep.h"
@@ -243,4 +250,95 @@ shep_encode_exit(struct pack_buf *b, const struct shep_exit *e)
 	pack_kv_uint(&b->pk, "maxrss_kb", e->maxrss_kb);
 	pack_kv_uint(&b->pk, "wall_ms", e->wall_ms);
 	pack_kv_uint(&b->pk, "leftovers", e->leftovers);
+}
+
+/* ---- the spec on the channel ---- */
+
+int
+shep_spec_send(int chan, const void *spec, size_t len)
+{
+	struct pack_buf b;
+	int r, mfd;
+
+	if (len <= SHEP_PACKET_MAX)
+		return sock_send_fds_consume(chan, spec, len, NULL, 0);
+	mfd = memfd_create("heidi-spec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return -errno;
+	if (fd_write_all(mfd, spec, len) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+		r = -errno;
+		close(mfd);
+		return r;
+	}
+	pack_buf_init(&b);
+	shep_encode_spec_memfd(&b);
+	r = sock_send_fds_consume(chan, b.sbuf.data, b.sbuf.size, &mfd, 1);
+	pack_buf_deinit(&b);
+	if (r < 0)
+		close(mfd);
+	return r;
+}
+
+/* Decode buf as a spec (not a memfd marker unless allowed).  0 or -EBADMSG. */
+static int
+spec_decode(struct pack_doc *doc, const char *buf, size_t len, struct shep_msg *m, bool marker_ok,
+    struct proto_error *err)
+{
+	if (shep_msg_decode(doc, buf, len, m, err) < 0)
+		return -EBADMSG;
+	if (m->type != SHEP_SPEC || (m->memfd && !marker_ok)) {
+		proto_error_set(err, PROTO_E_BAD_REQUEST, "expected a spec");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int
+shep_spec_recv(int chan, struct pack_doc *doc, struct shep_msg *m, char **bufp,
+    struct proto_error *err)
+{
+	int fds[SOCK_MAX_FDS], r = 1;
+	size_t n_fds = 0, len;
+	struct stat st;
+	ssize_t n;
+	char *buf = malloc(SHEP_PACKET_MAX);
+
+	*bufp = NULL;
+	if (buf == NULL)
+		return -ENOMEM;
+	do
+		n = sock_recv_fds(chan, buf, SHEP_PACKET_MAX, fds, 1, &n_fds);
+	while (n == -EINTR);
+	if (n <= 0) {
+		free(buf);
+		return (int)n;
+	}
+	len = (size_t)n;
+	if (spec_decode(doc, buf, len, m, true, err) < 0)
+		r = -EBADMSG;
+	else if (m->memfd) {
+		free(buf);
+		buf = NULL;
+		pack_doc_deinit(doc);
+		pack_doc_init(doc);
+		if (n_fds != 1 || fstat(fds[0], &st) < 0 || st.st_size <= 0 ||
+		    (uint64_t)st.st_size > SHEP_SPEC_MAX) {
+			proto_error_set(err, PROTO_E_BAD_REQUEST, "bad spec memfd");
+			r = -EBADMSG;
+		} else if ((buf = malloc((size_t)st.st_size)) == NULL)
+			r = -ENOMEM;
+		else if (pread(fds[0], buf, (size_t)st.st_size, 0) != st.st_size)
+			r = -EIO;
+		else
+			r = spec_decode(doc, buf, (size_t)st.st_size, m, false, err) < 0 ? -EBADMSG : 1;
+	}
+	if (n_fds > 0)
+		close(fds[0]);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*bufp = buf;
+	return 1;
 }

@@ -89,6 +89,19 @@ void shep_encode_spec(struct pack_buf *b, const struct shep_spec *s);
 /* Change the pipe size of a spec shep_encode_spec() packed (decided when the job starts). */
 void shep_spec_set_pipe_size(char *spec, size_t len, uint32_t size);
 void shep_encode_spec_memfd(struct pack_buf *b);
+/*
+ * Send a spec shep_encode_spec() packed to a shepherd on chan: inline, or
+ * in a sealed memfd when it does not fit a packet.  0 or -errno.
+ */
+int shep_spec_send(int chan, const void *spec, size_t len);
+/*
+ * Receive heidid's spec on chan: its bytes (read from the memfd when the
+ * message says so) in *bufp, malloc'ed for the caller to free, decoded
+ * into doc and *m.  1 when a spec came, 0 when heidid hung up, -errno when
+ * the receive failed, -EBADMSG (err set) for anything but a good spec.
+ */
+int shep_spec_recv(int chan, struct pack_doc *doc, struct shep_msg *m, char **bufp,
+    struct proto_error *err);
 void shep_encode_signal(struct pack_buf *b, int sig, bool group);
 void shep_encode_stop(struct pack_buf *b, uint64_t grace_ms);
 void shep_encode_started(struct pack_buf *b, const struct shep_started *s);

@@ -1,22 +1,14 @@
 /*
  * leader.c: see leader.h.
  *
- * The leader is created with clone3(CLONE_INTO_CGROUP | CLONE_PIDFD): it
- * is a member of its cgroup leaf from its first instruction.  On x86-64
- * the clone also shares our memory until the child execs (CLONE_VM |
- * CLONE_VFORK, as posix_spawn does): no page tables are copied and no
- * page is faulted in twice, which takes about 0.1 ms off every job.  A
- * clone3 that cannot run a function on a new stack needs a few
- * instructions of assembly; elsewhere the clone copies our (small) memory
- * like fork.  Without clone3 (kernels before 5.7), a raw clone and a sync
- * pipe hold the child until we have written its pid into cgroup.procs.
+ * The leader is started by spawn_clone_into (common/spawn.c): a member of
+ * its cgroup leaf from its first instruction, and on x86-64 sharing our
+ * memory until it execs, so the child below makes system calls only.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +16,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "common/cgroup.h"
 #include "common/fd.h"
-#include "common/proc.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "shepherd/leader.h"
 
 #define CHAN_FD 3
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
-#define CHILD_STACK (64u << 10)
 
 const char *const leader_stage_names[] = {
 	[STAGE_EXEC] = "exec",
@@ -46,15 +36,15 @@ static struct {
 	bool paths_own;               /* paths[] items are ours (not argv[0]) */
 	char **sh_argv;               /* "sh", <candidate>, argv[1..]: a script without #! */
 	char *cwd;
-	int in_fd, out_fd, err_fd, status_wr, sync_rd;
+	int in_fd, out_fd, err_fd, status_wr;
 	bool has_nice;
 	int nice;
-} C = { .in_fd = -1, .out_fd = -1, .err_fd = -1, .status_wr = -1, .sync_rd = -1 };
+} C = { .in_fd = -1, .out_fd = -1, .err_fd = -1, .status_wr = -1 };
 
 /* ---- the child: system calls only (it may share our memory) ---- */
 
 /*
- * The child runs on a stack of its own (leader_start): AddressSanitizer
+ * The child runs on a stack of its own (spawn_clone_into): AddressSanitizer
  * would take the switch for a corrupt stack when it is about to call a
  * noreturn function, and has nothing to check here.
  */
@@ -75,13 +65,6 @@ child_exec(void)
 	int seen_eacces = 0, error = ENOENT;
 	sigset_t none;
 
-	if (C.sync_rd >= 0) {
-		char c;
-
-		/* wait until the parent has moved us into the cgroup */
-		if (read(C.sync_rd, &c, 1) != 1)
-			_exit(126);
-	}
 	/*
 	 * The status pipe replaces the channel at fd 3 (close-on-exec) before
 	 * anything can fail; the pipes go to 0-2.  All sources are >= 4, so
@@ -244,105 +227,13 @@ leader_reset(void)
 	C.argv = C.envp = C.paths = C.sh_argv = NULL;
 	C.cwd = NULL;
 	leader_close_fds();
-	C.sync_rd = -1;
 }
 
 /* ---- starting ---- */
 
-#if defined(__x86_64__)
-/*
- * clone3 with the child on its own stack: it calls fn, which never
- * returns.  The parent gets the pid or -errno.  (No libc wrapper exists:
- * glibc's clone3 is internal.)
- */
-static long
-clone3_run(struct clone_args *args, void (*fn)(void))
-{
-	register void (*r12)(void) __asm__("r12") = fn;
-	long ret;
-
-	__asm__ volatile("syscall\n\t"
-			 "test %%rax, %%rax\n\t"
-			 "jnz 1f\n\t"
-			 "xor %%ebp, %%ebp\n\t"
-			 "call *%%r12\n\t"
-			 "ud2\n"
-			 "1:"
-			 : "=a"(ret)
-			 : "0"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(r12)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-
-static char child_stack[CHILD_STACK] __attribute__((aligned(16)));
-#endif
-
 int
 leader_start(int cg_dir, pid_t *pidp, int *pidfdp)
 {
-	struct clone_args args;
-	int sync[2] = { -1, -1 }, pidfd = -1;
-	bool no_clone3 = getenv("HEIDI_SHEPHERD_NO_CLONE3") != NULL;
-	long pid = -1;
-
-	memset(&args, 0, sizeof(args));
-	args.flags = CLONE_PIDFD | (cg_dir >= 0 ? CLONE_INTO_CGROUP : 0);
-	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-	args.exit_signal = SIGCHLD;
-	args.cgroup = cg_dir >= 0 ? (uint64_t)cg_dir : 0;
-	if (!no_clone3) {
-#if defined(__x86_64__)
-		/* we wait (CLONE_VFORK) until the child has exec'd or failed */
-		args.flags |= CLONE_VM | CLONE_VFORK;
-		args.stack = (uint64_t)(uintptr_t)child_stack;
-		args.stack_size = sizeof(child_stack);
-		pid = clone3_run(&args, child_exec);
-		if (pid < 0) {
-			errno = (int)-pid;
-			pid = -1;
-		}
-#else
-		pid = syscall(SYS_clone3, &args, sizeof(args));
-		if (pid == 0)
-			child_exec();
-#endif
-	}
-	if (pid < 0 && (no_clone3 || errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
-		if (cg_dir >= 0 && pipe2(sync, O_CLOEXEC) < 0)
-			return -errno;
-		C.sync_rd = sync[0];
-		/* raw clone, like fork, but with a pidfd */
-		pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
-		if (pid == 0)
-			child_exec();
-	}
-	if (pid < 0) {
-		int e = errno;
-
-		fd_close(sync[0]);
-		fd_close(sync[1]);
-		C.sync_rd = -1;
-		return -e;
-	}
-	if (sync[1] >= 0) {
-		char buf[32];
-		int r;
-
-		snprintf(buf, sizeof(buf), "%ld", pid);
-		r = cgroup_attr_write(cg_dir, "cgroup.procs", buf);
-		if (r == 0 && write(sync[1], "", 1) != 1)
-			r = -errno;
-		sync[0] = fd_close(sync[0]);
-		sync[1] = fd_close(sync[1]);
-		C.sync_rd = -1;
-		if (r < 0) {
-			pidfd_signal(pidfd, SIGKILL);
-			*pidp = (pid_t)pid;
-			*pidfdp = pidfd;
-			return r;
-		}
-	}
-	*pidp = (pid_t)pid;
-	*pidfdp = pidfd;
-	return 0;
+	return spawn_clone_into(cg_dir, getenv("HEIDI_SHEPHERD_NO_CLONE3") == NULL, child_exec, pidp,
+	    pidfdp);
 }

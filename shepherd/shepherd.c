@@ -44,7 +44,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -137,12 +136,6 @@ setup_cgroup(const struct shep_spec *sp)
 	return S.cg_ev < 0 ? S.cg_ev : 0;
 }
 
-/*
- * Start the leader: clone3 with CLONE_INTO_CGROUP where the kernel has it
- * (5.7+), else a clone that waits on a sync pipe until the parent has
- * written its pid to cgroup.procs.  Either way it runs no job code outside
- * the cgroup.  0 or -errno.
- */
 /* ---- the tree ---------------------------------------------------------------- */
 
 /*
@@ -466,19 +459,14 @@ check_channel(void)
 	S.chan_open = true;
 }
 
-/* Wait for the spec (a pooled shepherd may wait long); NULL if heidid hung up. */
+/* Wait for the spec (a pooled shepherd may wait long); exits if heidid hung up. */
 static const struct shep_spec *
 recv_spec(struct pack_doc *doc, char **bufp)
 {
 	static struct shep_msg m;
-	struct proto_error err;
-	int fds[SOCK_MAX_FDS];
-	size_t n_fds, len;
-	ssize_t n;
-	char *buf = malloc(SHEP_PACKET_MAX);
+	struct proto_error err = { 0 };
+	int r;
 
-	if (buf == NULL)
-		exit(1);
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = CHAN_FD, .events = POLLIN }, { .fd = S.sigfd, .events = POLLIN } };
 		struct signalfd_siginfo si;
@@ -492,39 +480,11 @@ recv_spec(struct pack_doc *doc, char **bufp)
 		if (pfd[0].revents)
 			break;
 	}
-	do
-		n = sock_recv_fds(CHAN_FD, buf, SHEP_PACKET_MAX, fds, 1, &n_fds);
-	while (n == -EINTR);
-	if (n <= 0)
-		exit(n == 0 ? 0 : 1); /* retired from the pool, or heidid is gone */
-	len = (size_t)n;
-	if (shep_msg_decode(doc, buf, len, &m, &err) < 0 || m.type != SHEP_SPEC) {
+	r = shep_spec_recv(CHAN_FD, doc, &m, bufp, &err);
+	if (r == -EBADMSG)
 		warnx_("bad spec from heidid: %s", err.message);
-		exit(1);
-	}
-	if (m.memfd) {
-		struct stat st;
-
-		pack_doc_deinit(doc);
-		pack_doc_init(doc);
-		if (n_fds != 1 || fstat(fds[0], &st) < 0 || st.st_size <= 0 ||
-		    (uint64_t)st.st_size > SHEP_SPEC_MAX) {
-			warnx_("bad spec memfd from heidid");
-			exit(1);
-		}
-		free(buf);
-		len = (size_t)st.st_size;
-		buf = malloc(len);
-		if (buf == NULL || pread(fds[0], buf, len, 0) != (ssize_t)len)
-			exit(1);
-		close(fds[0]);
-		if (shep_msg_decode(doc, buf, len, &m, &err) < 0 || m.type != SHEP_SPEC || m.memfd) {
-			warnx_("bad spec from heidid: %s", err.message);
-			exit(1);
-		}
-	} else if (n_fds > 0)
-		close(fds[0]);
-	*bufp = buf;
+	if (r <= 0)
+		exit(r == 0 ? 0 : 1); /* retired from the pool, or heidid is gone */
 	return &m.spec;
 }
 

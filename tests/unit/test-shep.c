@@ -4,8 +4,12 @@
  * hand-built maps that break one field at a time.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "proto/msg.h"
 #include "proto/shep.h"
@@ -150,6 +154,98 @@ Test(shep, spec_memfd_marker_round_trips)
 	assert_decoded(decode());
 	cr_assert_eq(M.type, SHEP_SPEC);
 	cr_assert(M.memfd);
+}
+
+/* ---- the spec on a channel ---------------------------------------------------- */
+
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void
+channel(int sv[2])
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void
+assert_spec_arrives(const struct shep_spec *s)
+{
+	int sv[2], fds_before;
+	char *buf = NULL;
+
+	channel(sv);
+	fds_before = open_fds();
+	shep_encode_spec(&B, s);
+	cr_assert_eq(shep_spec_send(sv[0], B.sbuf.data, B.sbuf.size), 0);
+	cr_assert_eq(shep_spec_recv(sv[1], &D, &M, &buf, &E), 1, "%s", E.message);
+	cr_assert_eq(M.type, SHEP_SPEC);
+	cr_assert_not(M.memfd);
+	cr_assert_eq(M.spec.job_id, s->job_id);
+	cr_assert_eq(M.spec.n_argv, s->n_argv);
+	for (size_t i = 0; i < s->n_argv; i++)
+		cr_assert(M.spec.argv[i].len == s->argv[i].len &&
+		    memcmp(M.spec.argv[i].ptr, s->argv[i].ptr, s->argv[i].len) == 0);
+	/* no fd (a memfd) is left over on either side */
+	cr_assert_eq(open_fds(), fds_before);
+	free(buf);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(shep, a_spec_that_fits_a_packet_goes_inline)
+{
+	struct shep_spec s = full_spec();
+
+	assert_spec_arrives(&s);
+}
+
+Test(shep, a_spec_larger_than_a_packet_goes_in_a_memfd)
+{
+	static char big[3][40000];
+	struct proto_bytes items[4] = { PB("/bin/prog") };
+	struct shep_spec s = full_spec();
+
+	for (int i = 0; i < 3; i++) {
+		memset(big[i], 'a' + i, sizeof(big[i]));
+		items[i + 1] = (struct proto_bytes){ big[i], sizeof(big[i]) };
+	}
+	s.argv = items;
+	s.n_argv = 4;
+	assert_spec_arrives(&s);
+	cr_assert_gt(B.sbuf.size, SHEP_PACKET_MAX, "the test spec must not fit a packet");
+}
+
+Test(shep, spec_recv_refuses_other_messages_and_says_hangup)
+{
+	int sv[2];
+	char *buf = (char *)"untouched";
+
+	channel(sv);
+	shep_encode_stop(&B, 10);
+	cr_assert_eq(shep_spec_send(sv[0], B.sbuf.data, B.sbuf.size), 0);
+	cr_assert_eq(shep_spec_recv(sv[1], &D, &M, &buf, &E), -EBADMSG);
+	cr_assert_null(buf);
+	cr_assert_not_null(strstr(E.message, "spec"), "%s", E.message);
+	/* a memfd marker without its memfd */
+	pack_buf_deinit(&B);
+	pack_buf_init(&B);
+	shep_encode_spec_memfd(&B);
+	cr_assert_eq(shep_spec_send(sv[0], B.sbuf.data, B.sbuf.size), 0);
+	cr_assert_eq(shep_spec_recv(sv[1], &D, &M, &buf, &E), -EBADMSG);
+	cr_assert_not_null(strstr(E.message, "memfd"), "%s", E.message);
+	close(sv[0]);
+	cr_assert_eq(shep_spec_recv(sv[1], &D, &M, &buf, &E), 0);
+	close(sv[1]);
 }
 
 Test(shep, signal_and_stop_round_trip)
