@@ -270,19 +270,12 @@ client_connect(struct client **cp, const char *path, const char *client_name,
 	uint64_t id;
 	int r;
 
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return proto_error_set(err, "no_memory", "out of memory"), -ENOMEM;
-	frame_reader_init(&c->rd, CLIENT_FRAME_MAX);
-	pack_buf_init(&c->out);
-	c->fd = safe_connect(path, err);
-	if (c->fd < 0) {
-		r = c->fd;
-		client_free(c);
+	r = client_connect_pipelined(&c, path, client_name, err);
+	if (r < 0)
 		return r;
-	}
-	id = client_next_id(c);
-	msg_encode_hello(&c->out, id, client_name);
+	/* the hello's answer is waited for here, not passed over */
+	id = c->hello_id;
+	c->hello_id = 0;
 	r = client_wait_reply(c, id, &ev, err);
 	if (r == 0 && ev.type == MSG_ERROR) {
 		proto_error_set(err, "hello", "heidid refused the connection: %.*s",

@@ -2,6 +2,7 @@
  * harness.c: see harness.h.
  */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -889,6 +890,17 @@ vm_rss_kb(pid_t pid)
 	if (f != NULL)
 		fclose(f);
 	return kb;
+}
+
+void
+assert_rss_growth(long before, long after, long bound_kb, const char *what)
+{
+	if (HARNESS_RSS_MEANINGFUL)
+		cr_assert_lt(after - before, bound_kb, "heidid's RSS grew from %ld to %ld KiB %s", before,
+		    after, what);
+	else
+		cr_log_info("heidid's RSS not checked (%ld to %ld KiB %s): built with AddressSanitizer",
+		    before, after, what);
 }
 
 int

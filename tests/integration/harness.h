@@ -124,5 +124,12 @@ long long now_ms(void);
 #define HARNESS_RSS_MEANINGFUL 1
 #endif
 
+/*
+ * heidid's RSS grew from before to after (KiB) by less than bound_kb,
+ * while doing what (a phrase for the message); under AddressSanitizer
+ * only logged.
+ */
+void assert_rss_growth(long before, long after, long bound_kb, const char *what);
+
 
 #endif
