@@ -309,8 +309,14 @@ containment_kill_job(struct containment *c, uint64_t id, const char *cgroup_rel)
 		if (fd >= 0)
 			cgroup_kill(fd, cgroup_rel);
 	}
-	snprintf(exact, sizeof(exact), "HEIDI_JOB_ID=%llu@%s", (unsigned long long)id, c->instance);
+	containment_marker(c, id, exact, sizeof(exact));
 	marker_kill(c->instance, exact);
+}
+
+void
+containment_marker(const struct containment *c, uint64_t id, char *buf, size_t len)
+{
+	snprintf(buf, len, "HEIDI_JOB_ID=%llu@%s", (unsigned long long)id, c->instance);
 }
 
 bool

@@ -59,6 +59,8 @@ int containment_sweep(struct containment *c);
  * (if any) and SIGKILL to every process carrying its marker.
  */
 void containment_kill_job(struct containment *c, uint64_t id, const char *cgroup_rel);
+/* The job's marker, "HEIDI_JOB_ID=<id>@<instance>" (docs/protocol.md §3.5), in buf. */
+void containment_marker(const struct containment *c, uint64_t id, char *buf, size_t len);
 /* Remove the leaf of a job once it is empty (false while still populated). */
 bool containment_remove_leaf(struct containment *c, const char *cgroup_rel);
 

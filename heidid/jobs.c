@@ -388,17 +388,22 @@ copy_argv(struct job *job, const struct msg_spawn *s)
 	return 0;
 }
 
-/* Pack the shepherd's spec now; the env is not kept beyond it. */
+/*
+ * Pack the shepherd's spec now; the env is not kept beyond it.  The job's
+ * environment is the client's without any HEIDI_JOB_ID, and the job's own
+ * marker last.
+ */
 static int
 build_spec(struct job *job, const struct msg_spawn *s)
 {
+	char marker[SHEP_MARKER_MAX];
+	struct proto_bytes *env = calloc(s->n_env + 1, sizeof(*env));
+	size_t n_env = 0;
 	struct shep_spec sp = {
 		.job_id = job->id,
-		.instance = { D->instance, strlen(D->instance) },
 		.argv = s->argv,
 		.n_argv = s->n_argv,
-		.env = s->env,
-		.n_env = s->n_env,
+		.env = env,
 		.cwd = s->cwd,
 		.grace_ms = job->grace_ms,
 		.timeout_ms = s->timeout_ms,
@@ -412,6 +417,14 @@ build_spec(struct job *job, const struct msg_spawn *s)
 	char abs[PATH_MAX], rel[PATH_MAX];
 	struct pack_buf b;
 
+	if (env == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_env; i++)
+		if (s->env[i].len < 13 || memcmp(s->env[i].ptr, "HEIDI_JOB_ID=", 13) != 0)
+			env[n_env++] = s->env[i];
+	containment_marker(&D->cont, job->id, marker, sizeof(marker));
+	env[n_env++] = (struct proto_bytes){ marker, strlen(marker) };
+	sp.n_env = n_env;
 	if (job->containment == CONTAIN_CGROUP) {
 		containment_leaf(&D->cont, job->id, abs, sizeof(abs), rel, sizeof(rel));
 		sp.cgroup.ptr = abs;
@@ -423,6 +436,7 @@ build_spec(struct job *job, const struct msg_spawn *s)
 	shep_encode_spec(&b, &sp);
 	job->spec = pack_buf_steal(&b, &job->spec_len);
 	pack_buf_deinit(&b);
+	free(env);
 	return job->spec != NULL ? 0 : -ENOMEM;
 }
 

@@ -39,13 +39,12 @@ decode_spec(struct pack_doc *doc, const msgpack_object *m, struct shep_spec *s,
 	int r;
 
 	TRY(pack_get_uint(m, "job", true, 1, UINT64_MAX, &s->job_id, err));
-	TRY(pack_get_str(m, "instance", true, 64, PACK_STR_UTF8 | PACK_STR_NONEMPTY, &s->instance, err));
 	TRY(pack_get_str_array(doc, m, "argv", true, PROTO_ARGV_MAX, PROTO_ITEM_MAX,
 	    PROTO_ARG_BYTES_MAX, PACK_STR_NONUL, &s->argv, &s->n_argv, err));
 	if (s->n_argv == 0 || s->argv[0].len == 0)
 		return proto_error_set(err, PROTO_E_BAD_REQUEST, "field \"argv\" must name a command");
-	TRY(pack_get_str_array(doc, m, "env", true, PROTO_ENV_MAX, PROTO_ITEM_MAX,
-	    PROTO_ARG_BYTES_MAX, PACK_STR_NONUL, &s->env, &s->n_env, err));
+	TRY(pack_get_str_array(doc, m, "env", true, PROTO_ENV_MAX + 1, PROTO_ITEM_MAX,
+	    PROTO_ARG_BYTES_MAX + SHEP_MARKER_MAX, PACK_STR_NONUL, &s->env, &s->n_env, err));
 	TRY(pack_get_str(m, "cwd", true, PROTO_PATH_MAX, PACK_STR_NONUL | PACK_STR_NONEMPTY, &s->cwd, err));
 	if (s->cwd.ptr[0] != '/')
 		return proto_error_set(err, PROTO_E_BAD_REQUEST, "field \"cwd\" must be an absolute path");
@@ -155,12 +154,11 @@ pack_kv_bytes(msgpack_packer *pk, const char *key, const struct proto_bytes *b)
 void
 shep_encode_spec(struct pack_buf *b, const struct shep_spec *s)
 {
-	uint32_t n = 13 + s->has_nice + 2 * (s->cgroup.len > 0);
+	uint32_t n = 12 + s->has_nice + 2 * (s->cgroup.len > 0);
 
 	msgpack_pack_map(&b->pk, n);
 	pack_kv_str(&b->pk, "type", "spec");
 	pack_kv_uint(&b->pk, "job", s->job_id);
-	pack_kv_bytes(&b->pk, "instance", &s->instance);
 	pack_array(&b->pk, "argv", s->argv, s->n_argv);
 	pack_array(&b->pk, "env", s->env, s->n_env);
 	pack_kv_bytes(&b->pk, "cwd", &s->cwd);

@@ -16,6 +16,8 @@
 
 #define SHEP_PACKET_MAX 65536  /* inline message size; larger specs go in a memfd */
 #define SHEP_SPEC_MAX (8u << 20)
+/* heidid appends the job's marker to the client's env: one item, this long at most */
+#define SHEP_MARKER_MAX 128
 
 enum shep_type {
 	SHEP_UNKNOWN,
@@ -28,7 +30,6 @@ enum shep_type {
 
 struct shep_spec {
 	uint64_t job_id;
-	struct proto_bytes instance;
 	struct proto_bytes *argv;
 	size_t n_argv;
 	struct proto_bytes *env;

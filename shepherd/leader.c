@@ -131,12 +131,12 @@ dup_bytes(const struct proto_bytes *b)
 void
 leader_prepare(const struct shep_spec *sp)
 {
-	char marker[128], *path_env = NULL;
+	char *path_env = NULL;
 	const char *path;
 	size_t n_env = 0, n_paths = 0;
 
 	C.argv = calloc(sp->n_argv + 1, sizeof(char *));
-	C.envp = calloc(sp->n_env + 2, sizeof(char *));
+	C.envp = calloc(sp->n_env + 1, sizeof(char *));
 	C.sh_argv = calloc(sp->n_argv + 2, sizeof(char *));
 	if (C.argv == NULL || C.envp == NULL || C.sh_argv == NULL)
 		exit(1);
@@ -145,21 +145,14 @@ leader_prepare(const struct shep_spec *sp)
 	C.sh_argv[0] = (char *)"sh";
 	for (size_t i = 1; i < sp->n_argv; i++)
 		C.sh_argv[i + 1] = C.argv[i];
+	/* the environment as heidid made it (its marker included) */
 	for (size_t i = 0; i < sp->n_env; i++) {
 		char *e = dup_bytes(&sp->env[i]);
 
-		if (strncmp(e, "HEIDI_JOB_ID=", 13) == 0) {
-			free(e);
-			continue;
-		}
 		if (strncmp(e, "PATH=", 5) == 0)
 			path_env = e + 5;
 		C.envp[n_env++] = e;
 	}
-	/* The marker names the job and the heidid instance (docs/containment.md). */
-	snprintf(marker, sizeof(marker), "HEIDI_JOB_ID=%llu@%.*s", (unsigned long long)sp->job_id,
-	    (int)sp->instance.len, sp->instance.ptr);
-	C.envp[n_env++] = strdup(marker);
 	C.cwd = dup_bytes(&sp->cwd);
 	C.has_nice = sp->has_nice;
 	C.nice = (int)sp->nice;

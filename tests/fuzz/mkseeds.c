@@ -135,7 +135,7 @@ main(int argc, char **argv)
 
 	/* shepherd messages */
 	{
-		struct shep_spec sp = { .job_id = 7, .instance = { "abcdef012345", 12 }, .argv = av,
+		struct shep_spec sp = { .job_id = 7, .argv = av,
 			.n_argv = 3, .env = ev, .n_env = 2, .cwd = { "/tmp", 4 },
 			.cgroup = { "/sys/fs/cgroup/heidi/x/job-7", 28 }, .cgroup_rel = { "/heidi/x/job-7", 14 },
 			.grace_ms = 10000, .timeout_ms = 0, .stdin_pipe = true, .pipe_size = 65536 };

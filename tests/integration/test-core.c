@@ -326,6 +326,13 @@ Test(core, the_job_gets_the_callers_environment_and_a_marker)
 	snprintf(want, sizeof(want), "ONLY=1\nHEIDI_JOB_ID=%lld@%s\n", last_job_id(), H.instance);
 	cr_assert_str_eq(r.out, want);
 	result_free(&r);
+	/* a marker in the caller's environment (heidictl run by a job) is replaced, not doubled */
+	ctl(&H, &r, "spawn", "--clean-env", "-e", "HEIDI_JOB_ID=999@0123456789ab", "-e", "ONLY=1", "--",
+	    "/usr/bin/env", NULL);
+	cr_assert_eq(r.status, 0);
+	snprintf(want, sizeof(want), "ONLY=1\nHEIDI_JOB_ID=%lld@%s\n", last_job_id(), H.instance);
+	cr_assert_str_eq(r.out, want);
+	result_free(&r);
 }
 
 Test(core, stdin_is_dev_null_unless_asked_for)

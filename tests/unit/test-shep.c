@@ -77,7 +77,6 @@ full_spec(void)
 {
 	return (struct shep_spec){
 		.job_id = 3,
-		.instance = PB("abcdef"),
 		.argv = argv,
 		.n_argv = 3,
 		.env = env,
@@ -108,7 +107,6 @@ Test(shep, spec_round_trips_every_field)
 	cr_assert_eq(M.type, SHEP_SPEC);
 	cr_assert_not(M.memfd);
 	cr_assert_eq(o->job_id, 3);
-	cr_assert(bytes_eq(&o->instance, "abcdef"));
 	cr_assert_eq(o->n_argv, 3);
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert_eq(o->argv[i].len, argv[i].len);
@@ -355,19 +353,19 @@ typedef void (*val_fn)(msgpack_packer *pk);
 static void
 pack_spec_with(const char *key, val_fn fn)
 {
-	static const char *keys[] = { "type", "job", "instance", "argv", "env", "cwd", "cgroup",
-		"cgroup_rel", "grace_ms" };
-	uint32_t n = 9;
+	static const char *keys[] = { "type", "job", "argv", "env", "cwd", "cgroup", "cgroup_rel",
+		"grace_ms" };
+	uint32_t n = 8;
 	bool found = false;
 
-	for (size_t i = 0; i < 9; i++)
+	for (size_t i = 0; i < 8; i++)
 		found |= strcmp(keys[i], key) == 0;
 	if (!found)
 		n++;
 	else if (fn == NULL)
 		n--;
 	msgpack_pack_map(&B.pk, n);
-	for (size_t i = 0; i < 9; i++) {
+	for (size_t i = 0; i < 8; i++) {
 		if (strcmp(keys[i], key) == 0) {
 			if (fn != NULL) {
 				pack_key(&B.pk, key);
@@ -378,20 +376,19 @@ pack_spec_with(const char *key, val_fn fn)
 		switch (i) {
 		case 0: pack_kv_str(&B.pk, "type", "spec"); break;
 		case 1: pack_kv_uint(&B.pk, "job", 1); break;
-		case 2: pack_kv_str(&B.pk, "instance", "inst"); break;
-		case 3:
+		case 2:
 			pack_key(&B.pk, "argv");
 			msgpack_pack_array(&B.pk, 1);
 			pack_cstr(&B.pk, "true");
 			break;
-		case 4:
+		case 3:
 			pack_key(&B.pk, "env");
 			msgpack_pack_array(&B.pk, 0);
 			break;
-		case 5: pack_kv_str(&B.pk, "cwd", "/"); break;
-		case 6: pack_kv_str(&B.pk, "cgroup", "/sys/fs/cgroup/h/j"); break;
-		case 7: pack_kv_str(&B.pk, "cgroup_rel", "/h/j"); break;
-		case 8: pack_kv_uint(&B.pk, "grace_ms", 1000); break;
+		case 4: pack_kv_str(&B.pk, "cwd", "/"); break;
+		case 5: pack_kv_str(&B.pk, "cgroup", "/sys/fs/cgroup/h/j"); break;
+		case 6: pack_kv_str(&B.pk, "cgroup_rel", "/h/j"); break;
+		case 7: pack_kv_uint(&B.pk, "grace_ms", 1000); break;
 		}
 	}
 	if (!found) {
@@ -469,13 +466,6 @@ v_neg(msgpack_packer *pk)
 }
 
 static void
-v_bad_utf8(msgpack_packer *pk)
-{
-	msgpack_pack_str(pk, 2);
-	msgpack_pack_str_body(pk, "\xc3\x28", 2);
-}
-
-static void
 v_argv_nul(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 2);
@@ -499,14 +489,21 @@ v_cwd_nul(msgpack_packer *pk)
 	msgpack_pack_str_body(pk, "/a\0b", 4);
 }
 
+/* the client's most env items, and heidid's marker */
 static void
-v_long_instance(msgpack_packer *pk)
+v_env_max_and_marker(msgpack_packer *pk)
 {
-	char s[66];
+	msgpack_pack_array(pk, PROTO_ENV_MAX + 1);
+	for (size_t i = 0; i < PROTO_ENV_MAX + 1; i++)
+		pack_cstr(pk, "A=1");
+}
 
-	memset(s, 'i', 65);
-	s[65] = '\0';
-	pack_cstr(pk, s);
+static void
+v_env_one_too_many(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, PROTO_ENV_MAX + 2);
+	for (size_t i = 0; i < PROTO_ENV_MAX + 2; i++)
+		pack_cstr(pk, "A=1");
 }
 
 Test(shep, spec_rejects_bad_fields)
@@ -514,15 +511,13 @@ Test(shep, spec_rejects_bad_fields)
 	assert_decoded(spec_with("nonexistent", v_one));
 	assert_rejected(spec_with("job", NULL), "\"job\"");
 	assert_rejected(spec_with("job", v_zero), "\"job\"");
-	assert_rejected(spec_with("instance", NULL), "\"instance\"");
-	assert_rejected(spec_with("instance", v_empty_str), "\"instance\"");
-	assert_rejected(spec_with("instance", v_bad_utf8), "\"instance\"");
-	assert_rejected(spec_with("instance", v_long_instance), "\"instance\"");
 	assert_rejected(spec_with("argv", NULL), "\"argv\"");
 	assert_rejected(spec_with("argv", v_empty_arr), "\"argv\"");
 	assert_rejected(spec_with("argv", v_argv_nul), "argv[1]");
 	assert_rejected(spec_with("env", NULL), "\"env\"");
 	assert_rejected(spec_with("env", v_env_nul), "env[0]");
+	assert_decoded(spec_with("env", v_env_max_and_marker));
+	assert_rejected(spec_with("env", v_env_one_too_many), "\"env\"");
 	assert_rejected(spec_with("cwd", NULL), "\"cwd\"");
 	assert_rejected(spec_with("cwd", v_empty_str), "\"cwd\"");
 	assert_rejected(spec_with("cwd", v_cwd_nul), "\"cwd\"");
