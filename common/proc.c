@@ -73,6 +73,7 @@ proc_stat_read(pid_t pid, struct proc_stat *st)
 	ssize_t n;
 	int ppid, pgid, sid;
 	long nthreads = 1;
+	unsigned long ut = 0, stime = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	n = read_small_file(path, buf, sizeof(buf));
@@ -84,10 +85,12 @@ proc_stat_read(pid_t pid, struct proc_stat *st)
 		return -EBADMSG;
 	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice num_threads */
-	if (sscanf(p + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
-		&st->state, &ppid, &pgid, &sid, &nthreads) < 4)
+	if (sscanf(p + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld",
+		&st->state, &ppid, &pgid, &sid, &ut, &stime, &nthreads) < 4)
 		return -EBADMSG;
 	st->n_threads = nthreads;
+	st->utime = ut;
+	st->stime = stime;
 	st->pid = pid;
 	st->ppid = ppid;
 	st->pgid = pgid;

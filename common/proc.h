@@ -22,6 +22,7 @@ struct proc_stat {
 	pid_t sid;
 	char state;
 	long n_threads;
+	unsigned long utime, stime; /* CPU time in clock ticks */
 };
 
 /* A sorted set of pids. */

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/proc.h"
+
 extern char **environ;
 
 static bool smoke;
@@ -311,23 +313,13 @@ children_of(pid_t parent, pid_t *out, int max)
 	return n;
 }
 
+/* ticks (utime + stime) of a process, 0 if it is gone */
 static long
 cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long ut, st;
-	FILE *f;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (p == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return 0;
-	return (long)(ut + st);
+	return proc_stat_read(pid, &st) < 0 ? 0 : (long)(st.utime + st.stime);
 }
 
 /* Live processes carrying the marker of this heidid instance. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "tests/integration/harness.h"
 
 static struct hd H;
@@ -41,24 +42,13 @@ slurp(const char *path)
 	return buf;
 }
 
-/* ticks (utime + stime) of a process, from /proc/PID/stat */
+/* ticks (utime + stime) of a process, -1 if it is gone */
 static long
 cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long ut, st;
-	FILE *f;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (p == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (long)(ut + st);
+	return proc_stat_read(pid, &st) < 0 ? -1 : (long)(st.utime + st.stime);
 }
 
 

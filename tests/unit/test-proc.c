@@ -241,6 +241,23 @@ Test(proc, stat_reads_self)
 	cr_assert_eq(st.state, 'R');
 }
 
+Test(proc, stat_counts_cpu_time, .timeout = 30)
+{
+	struct proc_stat a, b;
+	volatile unsigned long spin = 0;
+
+	cr_assert_eq(proc_stat_read(getpid(), &a), 0);
+	/* burn CPU until the kernel has charged at least one more tick */
+	do {
+		for (int i = 0; i < 10000000; i++)
+			spin++;
+		cr_assert_eq(proc_stat_read(getpid(), &b), 0);
+	} while (b.utime + b.stime == a.utime + a.stime);
+	cr_assert_gt(b.utime + b.stime, a.utime + a.stime);
+	cr_assert_geq(b.utime, a.utime);
+	cr_assert_geq(b.stime, a.stime);
+}
+
 Test(proc, stat_reads_child_with_awkward_name, .timeout = 30)
 {
 	struct proc_stat st;
